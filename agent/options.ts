@@ -1,0 +1,42 @@
+/** Options of an agent process. Times in milliseconds. */
+import type { Platform, Target } from '../shared/index.js';
+
+/** One device (or emulator) the agent drives through an Appium/WebDriver endpoint. */
+export interface SlotConfig {
+  /** Unique within the agent, e.g. `pixel-7-a`. */
+  slotId: string;
+  target: Target;
+  platform: Platform;
+  deviceName: string;
+  /** Appium/WebDriver base URL, e.g. `http://127.0.0.1:4723`. */
+  appiumUrl: string;
+  /** Extra capabilities merged over the ones generated for the platform (e.g. `appium:udid`). */
+  capabilities?: Record<string, unknown>;
+}
+
+export interface AgentOptions {
+  /** Coordinator base URL, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /** Stable id of this agent; default derived from the host name and the slot ids. */
+  agentId?: string;
+  /** Human name shown in `qgjob agents`; default the host name. */
+  name?: string;
+  /** The AppWright test project (a folder with package.json, appwright.config.ts and the specs). */
+  projectDir: string;
+  /**
+   * App builds by app_version_id: the file installed on a device for that version. The key `*` is the
+   * build used for any version not listed (handy for a single-build lab and for the fake driver).
+   */
+  apps: Record<string, string>;
+  slots: SlotConfig[];
+  /** Folder for per-attempt work folders and caches. Default `.qgjob/agent`. */
+  workDir?: string;
+  /** Where operational log lines go. Default: stderr. */
+  log?: (line: string) => void;
+}
+
+export interface Agent {
+  readonly agentId: string;
+  /** Disconnects, stops running specs, ends device sessions. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,331 @@
+/**
+ * The client of a qgjob coordinator: its HTTP API (`/api/v1/...`) and the `/watch` Socket.IO
+ * namespace. The CLI and the end-to-end tests both talk to the coordinator through this module only.
+ *
+ * Every failure becomes a `QgError`: a non-2xx answer keeps the server's code, message and field
+ * errors; a connection that cannot be made becomes `coordinator_unreachable`.
+ */
+import {
+  ERROR_CODES,
+  QgError,
+  type Ack,
+  WATCH_NAMESPACE,
+  type AgentView,
+  type CoordinatorToWatcher,
+  type ErrorCode,
+  type FieldErrors,
+  type Health,
+  type JobEvent,
+  type JobList,
+  type JobSpecInput,
+  type JobState,
+  type JobView,
+  type SubmitReply,
+  type WatcherToCoordinator,
+} from '../shared/index.js';
+
+/** Default coordinator URL when neither `--url` nor `QGJOB_URL` is given. */
+export const DEFAULT_COORDINATOR_URL = 'http://127.0.0.1:8080';
+
+export interface QgClientOptions {
+  /** Coordinator base URL, e.g. `http://127.0.0.1:8080` (a trailing slash is fine). */
+  url: string;
+  /** Bound on one HTTP request, connect to last byte (ms). Default 30 000. */
+  requestTimeoutMs?: number;
+}
+
+/** Filters of `GET /api/v1/jobs`; every one is optional. Results are newest first. */
+export interface JobFilter {
+  org_id?: string;
+  status?: JobState;
+  app_version_id?: string;
+  /** Page size; the coordinator caps it. */
+  limit?: number;
+  /** `next_cursor` of the previous page. */
+  cursor?: string;
+}
+
+const isErrorCode = (c: unknown): c is ErrorCode => typeof c === 'string' && (ERROR_CODES as readonly string[]).includes(c);
+
+/** The most specific reason Node gives for a failed connection (`connect ECONNREFUSED 127.0.0.1:1`). */
+function networkReason(err: unknown): string {
+  let e: unknown = err;
+  // fetch wraps the socket error: TypeError('fetch failed', { cause: Error('connect ECONNREFUSED …') }).
+  for (let i = 0; i < 4 && e instanceof Error && e.cause instanceof Error; i++) e = e.cause;
+  if (e instanceof AggregateError && e.errors[0] instanceof Error) e = e.errors[0];
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Removes trailing slashes so paths can be appended. */
+const baseUrl = (url: string) => url.replace(/\/+$/, '');
+
+/**
+ * A thin typed client of the coordinator's HTTP API.
+ * @example
+ * const client = new QgClient({ url: 'http://127.0.0.1:8080' });
+ * const { job_id } = await client.submit({ org_id: 'qualgent', app_version_id: 'xyz123', test_path: 'tests/onboarding.spec.js', target: 'emulator' });
+ * const job = await client.getJob(job_id);
+ */
+export class QgClient {
+  readonly url: string;
+  private readonly requestTimeoutMs: number;
+
+  constructor(opts: QgClientOptions) {
+    this.url = baseUrl(opts.url);
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+  }
+
+  /** `POST /api/v1/jobs`: queues a job. The server validates `spec` with the shared `JobSpec` schema. */
+  submit(spec: JobSpecInput): Promise<SubmitReply> {
+    return this.request<SubmitReply>('POST', '/api/v1/jobs', spec);
+  }
+
+  /** `GET /api/v1/jobs/:id`. Throws `job_not_found` when there is no such job. */
+  getJob(jobId: string): Promise<JobView> {
+    return this.request<JobView>('GET', `/api/v1/jobs/${encodeURIComponent(jobId)}`);
+  }
+
+  /** `GET /api/v1/jobs?…`: one page of jobs, newest first. */
+  listJobs(filter: JobFilter = {}): Promise<JobList> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+    const qs = q.toString();
+    return this.request<JobList>('GET', `/api/v1/jobs${qs ? `?${qs}` : ''}`);
+  }
+
+  /** `POST /api/v1/jobs/:id/cancel`: the job as it is after the cancel. `illegal_transition` if it already ended. */
+  cancel(jobId: string): Promise<JobView> {
+    return this.request<JobView>('POST', `/api/v1/jobs/${encodeURIComponent(jobId)}/cancel`);
+  }
+
+  /** `GET /api/v1/agents`: every known agent with its slots. */
+  async agents(): Promise<AgentView[]> {
+    const body = await this.request<{ agents: AgentView[] }>('GET', '/api/v1/agents');
+    return body.agents;
+  }
+
+  /** `GET /healthz`. */
+  health(): Promise<Health> {
+    return this.request<Health>('GET', '/healthz');
+  }
+
+  private async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(this.url + path, {
+        method,
+        headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
+      });
+    } catch (err) {
+      const reason =
+        err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
+          ? `no answer within ${this.requestTimeoutMs} ms`
+          : networkReason(err);
+      throw new QgError('coordinator_unreachable', `cannot reach the coordinator at ${this.url}: ${reason}`, undefined, { cause: err });
+    }
+
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw new QgError('coordinator_unreachable', `cannot reach the coordinator at ${this.url}: the answer was cut off (${networkReason(err)})`, undefined, { cause: err });
+    }
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+
+    if (res.ok) {
+      if (json === undefined) {
+        throw new QgError('internal', `the coordinator at ${this.url} answered ${method} ${path} with something that is not JSON`);
+      }
+      return json as T;
+    }
+    throw errorFromAnswer(this.url, method, path, res, json);
+  }
+}
+
+/** Turns a non-2xx answer into a `QgError`, keeping the server's own code, message and fields when it sent them. */
+function errorFromAnswer(url: string, method: string, path: string, res: Response, json: unknown): QgError {
+  const e = (json as { error?: { code?: unknown; message?: unknown; fields?: unknown } } | undefined)?.error;
+  if (e && isErrorCode(e.code)) {
+    const message = typeof e.message === 'string' && e.message ? e.message : e.code;
+    const fields = e.fields && typeof e.fields === 'object' ? (e.fields as FieldErrors) : undefined;
+    return new QgError(e.code, message, fields);
+  }
+  // Not a qgjob error body: a proxy, another server on that port, or a crash before the error handler.
+  const what = `HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`;
+  if (res.status >= 502 && res.status <= 504) {
+    return new QgError('coordinator_unreachable', `cannot reach the coordinator at ${url}: ${what} from a gateway`);
+  }
+  if (res.status === 404) return new QgError('not_found', `${method} ${path} is not a qgjob endpoint at ${url} (${what}); is this a qgjob coordinator?`);
+  if (res.status === 400) return new QgError('validation_failed', `the coordinator rejected the request (${what})`);
+  return new QgError('internal', `unexpected answer from the coordinator at ${url} to ${method} ${path}: ${what}`);
+}
+
+// ───────────────────────────── /watch ─────────────────────────────
+
+export interface WatchOptions {
+  /** Resume after this event id: events with `event_id <= afterEventId` are not delivered. Default 0 (all). */
+  afterEventId?: number;
+  /** Called once per event, in `event_id` order, never twice for the same id. */
+  onEvent?: (event: JobEvent) => void;
+  /** Called after each (re)subscription with the job as the coordinator sees it then. */
+  onSubscribed?: (job: JobView) => void;
+  /** Called when the connection drops (the watcher then reconnects and resumes by itself). */
+  onDisconnect?: (reason: string) => void;
+  /** Bound on the first connection (ms). Default 10 000. */
+  connectTimeoutMs?: number;
+  /** Bound on any later outage: how long the watcher keeps reconnecting before it gives up (ms). Default 60 000. */
+  reconnectTimeoutMs?: number;
+  /** Bound on the `subscribe` acknowledgement (ms). Default 10 000. */
+  ackTimeoutMs?: number;
+  /** Stops watching; the promise then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+const isJobEvent = (e: unknown, jobId: string): e is JobEvent =>
+  !!e &&
+  typeof e === 'object' &&
+  (e as JobEvent).job_id === jobId &&
+  Number.isInteger((e as JobEvent).event_id) &&
+  typeof (e as JobEvent).type === 'string';
+
+/**
+ * Follows one job over the `/watch` namespace until it ends, and resolves with the final `JobView`
+ * (the payload of `end`).
+ *
+ * - Events reach `onEvent` in order, each once: the watcher remembers the last `event_id` it
+ *   delivered, drops anything at or below it, and after a reconnect subscribes again with
+ *   `after_event_id` = that id, so the coordinator replays exactly what was missed.
+ * - It rejects with `coordinator_unreachable` when the first connection does not succeed within
+ *   `connectTimeoutMs`, or a later outage lasts longer than `reconnectTimeoutMs`; with the
+ *   coordinator's own code when it refuses the subscription (e.g. `job_not_found`).
+ *
+ * @example
+ * const job = await watchJob('http://127.0.0.1:8080', jobId, { onEvent: (e) => e.type === 'log' && e.lines.forEach((l) => console.log(l.text)) });
+ * console.log(job.status); // 'passed'
+ */
+export async function watchJob(url: string, jobId: string, opts: WatchOptions = {}): Promise<JobView> {
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+  const reconnectTimeoutMs = opts.reconnectTimeoutMs ?? 60_000;
+  const ackTimeoutMs = opts.ackTimeoutMs ?? 10_000;
+  const base = baseUrl(url);
+  opts.signal?.throwIfAborted();
+
+  // Loaded here, not at the top: `qgjob --help` and the HTTP-only commands never pay for it.
+  const { io } = await import('socket.io-client');
+  type WatchSocket = import('socket.io-client').Socket<CoordinatorToWatcher, WatcherToCoordinator>;
+
+  const socket: WatchSocket = io(base + WATCH_NAMESPACE, {
+    transports: ['websocket'],
+    reconnection: true,
+    reconnectionDelay: 250,
+    reconnectionDelayMax: 2_000,
+    timeout: connectTimeoutMs,
+  });
+
+  let lastEventId = opts.afterEventId ?? 0;
+  let everConnected = false;
+  let lastError = 'no answer';
+  let outageTimer: NodeJS.Timeout | undefined;
+
+  return new Promise<JobView>((resolve, reject) => {
+    let settled = false;
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(outageTimer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      socket.removeAllListeners();
+      socket.io.removeAllListeners();
+      socket.disconnect();
+      fn();
+    };
+    const fail = (err: unknown) => finish(() => reject(err));
+
+    const unreachable = (boundMs: number) =>
+      new QgError(
+        'coordinator_unreachable',
+        `cannot reach the coordinator at ${base}: ${lastError} (${everConnected ? 'reconnecting' : 'connecting'} for ${boundMs} ms)`,
+      );
+    const startOutageTimer = (boundMs: number) => {
+      clearTimeout(outageTimer);
+      outageTimer = setTimeout(() => fail(unreachable(boundMs)), boundMs);
+    };
+    const onAbort = () => fail(opts.signal?.reason ?? new Error('aborted'));
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    startOutageTimer(connectTimeoutMs);
+
+    socket.on('connect', () => {
+      everConnected = true;
+      clearTimeout(outageTimer);
+      void subscribe();
+    });
+
+    socket.on('connect_error', (err: Error & { description?: unknown }) => {
+      const d = err.description;
+      lastError = d instanceof Error ? d.message : (d as { message?: unknown } | undefined)?.message ? String((d as { message: unknown }).message) : err.message;
+      // `active` is false when the server refused the namespace itself: retrying would not help.
+      if (!socket.active) {
+        fail(new QgError('coordinator_unreachable', `cannot reach the coordinator at ${base}: ${lastError}`, undefined, { cause: err }));
+      }
+    });
+
+    socket.on('disconnect', (reason) => {
+      if (settled) return;
+      opts.onDisconnect?.(reason);
+      lastError = `connection lost (${reason})`;
+      startOutageTimer(reconnectTimeoutMs);
+      // "io server disconnect" means the server closed us on purpose: socket.io does not reconnect by itself then.
+      if (reason === 'io server disconnect') socket.connect();
+    });
+
+    socket.on('event', (e) => {
+      if (settled || !isJobEvent(e, jobId)) return;
+      if (e.event_id <= lastEventId) return; // a replay of something already delivered
+      lastEventId = e.event_id;
+      try {
+        opts.onEvent?.(e);
+      } catch (err) {
+        fail(err);
+      }
+    });
+
+    socket.on('end', (p) => {
+      if (settled || !p || p.job_id !== jobId) return;
+      finish(() => resolve(p.job));
+    });
+
+    async function subscribe(): Promise<void> {
+      const afterEventId = lastEventId;
+      let ack: Ack<{ job: JobView }>;
+      try {
+        ack = await socket.timeout(ackTimeoutMs).emitWithAck('subscribe', { job_id: jobId, after_event_id: afterEventId });
+      } catch (err) {
+        // Lost the connection while waiting: the next `connect` subscribes again.
+        if (settled || !socket.connected) return;
+        fail(new QgError('coordinator_unreachable', `the coordinator at ${base} did not acknowledge the subscription within ${ackTimeoutMs} ms`, undefined, { cause: err }));
+        return;
+      }
+      if (settled) return;
+      if (!ack || typeof ack !== 'object') {
+        fail(new QgError('internal', `the coordinator at ${base} answered subscribe with ${JSON.stringify(ack)}`));
+      } else if (ack.ok) {
+        try {
+          opts.onSubscribed?.(ack.job);
+        } catch (err) {
+          fail(err);
+        }
+      } else {
+        const code = isErrorCode(ack.error?.code) ? ack.error.code : 'internal';
+        fail(new QgError(code, ack.error?.message ?? 'the coordinator refused the subscription'));
+      }
+    }
+  });
+}

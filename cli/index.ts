@@ -1,0 +1,394 @@
+/**
+ * `qgjob`, the command line: a thin shell over `QgClient`. Each command turns its flags into a
+ * typed request (the job spec is parsed with the shared `JobSpec` schema, exactly as the HTTP API
+ * parses it), calls the client, and prints: results to stdout, everything else to stderr, and with
+ * `--json` exactly one JSON document shaped like the API response. Exit statuses: exit-codes.ts.
+ *
+ * This module is also the cli room's door: it re-exports the client for the end-to-end tests.
+ * It has no side effect on import; `bin/qgjob.js` calls `runCli`.
+ */
+import { cac, type CAC, type Command } from 'cac';
+import { JobSpec, JobState, JOB_STATES, QgError, VERSION, fieldErrors, type FieldErrors } from '../shared/index.js';
+import { positionals, rawOption } from './argv.js';
+import { DEFAULT_COORDINATOR_URL, QgClient, type JobFilter } from './client.js';
+import { EXIT, exitCodeForError, exitCodeForJob, isCacError } from './exit-codes.js';
+import { fieldErrorLines, paintFor } from './format.js';
+
+export { DEFAULT_COORDINATOR_URL, QgClient, watchJob, type JobFilter, type QgClientOptions, type WatchOptions } from './client.js';
+export { EXIT, exitCodeForError, exitCodeForJob, type ExitCode } from './exit-codes.js';
+
+/** The flag that sets each API field, so a field error (ours or the server's) names what to fix. */
+const FLAG_FOR_FIELD: Record<string, string> = {
+  org_id: '--org-id',
+  app_version_id: '--app-version-id',
+  test_path: '--test',
+  priority: '--priority',
+  target: '--target',
+  platform: '--platform',
+  max_attempts: '--max-attempts',
+  status: '--status',
+  limit: '--limit',
+  cursor: '--cursor',
+  job_id: '--job-id',
+  port: '--port',
+};
+
+const usage = (message: string, fields?: FieldErrors) => new QgError('validation_failed', message, fields);
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+const err = (line: string) => process.stderr.write(`${line}\n`);
+const printJson = (value: unknown) => out(JSON.stringify(value, null, 2));
+
+/** What every action gets: the raw argv (for exact values) and cac's parsed options (for booleans). */
+interface Ctx {
+  argv: readonly string[];
+  opts: Record<string, unknown>;
+  command: Command;
+}
+
+/** The value of `--<name>` exactly as typed. */
+const flag = (ctx: Ctx, name: string): string | undefined => {
+  const camel = name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  return rawOption(ctx.argv, name, ctx.opts[camel]);
+};
+const bool = (ctx: Ctx, name: string) => ctx.opts[name] === true;
+
+/** Coordinator URL: `--url`, else QGJOB_URL, else http://127.0.0.1:8080. */
+function coordinatorUrl(ctx: Ctx): string {
+  const url = flag(ctx, 'url') ?? process.env.QGJOB_URL ?? DEFAULT_COORDINATOR_URL;
+  let ok = false;
+  try {
+    ok = ['http:', 'https:'].includes(new URL(url).protocol);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw usage(`--url must be an http(s) URL such as ${DEFAULT_COORDINATOR_URL}, got "${url}"`);
+  return url;
+}
+const clientFor = (ctx: Ctx) => new QgClient({ url: coordinatorUrl(ctx) });
+
+/** A number flag handed to zod as a number when it looks like one, else as typed (zod then names the problem). */
+const numeric = (v: string | undefined): number | string | undefined =>
+  v === undefined ? undefined : /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : v;
+
+/** The job id of `status`/`watch`/`cancel`: the positional argument, or `--job-id`. */
+function jobIdFrom(ctx: Ctx): string {
+  const [positional] = positionals(ctx.argv, ctx.command);
+  const named = flag(ctx, 'job-id');
+  if (positional !== undefined && named !== undefined && positional !== named) {
+    throw usage(`two different job ids given ("${positional}" and --job-id "${named}"): pass one`);
+  }
+  const id = (positional ?? named)?.trim();
+  if (!id) throw usage(`missing the job id: qgjob ${ctx.command.name} <job-id>${ctx.command.hasOption('jobId') ? ' (or --job-id <id>)' : ''}`);
+  return id;
+}
+
+// ───────────────────────────── commands ─────────────────────────────
+
+/** Turns the submit flags into a `JobSpec`, with the same schema the HTTP API uses. */
+function jobSpecFrom(ctx: Ctx): JobSpec {
+  const required: Array<[flag: string, field: string]> = [
+    ['--org-id <id>', 'org-id'],
+    ['--app-version-id <id>', 'app-version-id'],
+    ['--test <path>', 'test'],
+    ['--target <target>', 'target'],
+  ];
+  const missing = required.filter(([, name]) => flag(ctx, name) === undefined).map(([f]) => f);
+  if (missing.length) throw usage(`missing required option${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`);
+
+  const parsed = JobSpec.safeParse({
+    org_id: flag(ctx, 'org-id'),
+    app_version_id: flag(ctx, 'app-version-id'),
+    test_path: flag(ctx, 'test'),
+    target: flag(ctx, 'target'),
+    platform: flag(ctx, 'platform'),
+    priority: numeric(flag(ctx, 'priority')),
+    max_attempts: numeric(flag(ctx, 'max-attempts')),
+  });
+  if (!parsed.success) {
+    const fields = fieldErrors(parsed.error.issues);
+    const flags = Object.keys(fields).map((f) => FLAG_FOR_FIELD[f] ?? f);
+    throw usage(`invalid value for ${flags.join(', ')}`, fields);
+  }
+  return parsed.data;
+}
+
+async function submit(ctx: Ctx): Promise<number> {
+  const spec = jobSpecFrom(ctx);
+  const client = clientFor(ctx);
+  const json = bool(ctx, 'json');
+  const wait = bool(ctx, 'wait');
+  const reply = await client.submit(spec);
+  if (!wait) {
+    if (json) printJson(reply);
+    else {
+      out(reply.job_id);
+      err(paintFor(process.stderr).dim(`queued ${spec.org_id}/${spec.app_version_id} ${spec.test_path} on ${spec.target}/${spec.platform} (priority ${spec.priority})`));
+    }
+    return EXIT.OK;
+  }
+  err(paintFor(process.stderr).dim(`queued job ${reply.job_id}; following it (Ctrl-C stops following, not the job)`));
+  return follow(ctx, client.url, reply.job_id, 'logs');
+}
+
+/** Follows a job to its end, prints the verdict and test cases, and returns the job's exit status. */
+async function follow(ctx: Ctx, url: string, jobId: string, show: 'logs' | 'states'): Promise<number> {
+  const json = bool(ctx, 'json');
+  const { followJob } = await import('./follow.js');
+  const job = await followJob({ url, jobId, show, json });
+  if (json) {
+    printJson(job);
+  } else {
+    const { resultLine, testCaseLines } = await import('./format.js');
+    const c = paintFor(process.stdout);
+    out(resultLine(job, c));
+    for (const l of testCaseLines(job.test_cases, c)) out(l);
+  }
+  return exitCodeForJob(job.status);
+}
+
+async function status(ctx: Ctx): Promise<number> {
+  const jobId = jobIdFrom(ctx);
+  const client = clientFor(ctx);
+  if (bool(ctx, 'watch')) return follow(ctx, client.url, jobId, 'states');
+  const job = await client.getJob(jobId);
+  if (bool(ctx, 'json')) printJson(job);
+  else {
+    const { jobDetails } = await import('./format.js');
+    for (const l of jobDetails(job, paintFor(process.stdout))) out(l);
+  }
+  return EXIT.OK;
+}
+
+async function watch(ctx: Ctx): Promise<number> {
+  const jobId = jobIdFrom(ctx);
+  return follow(ctx, coordinatorUrl(ctx), jobId, 'logs');
+}
+
+async function cancel(ctx: Ctx): Promise<number> {
+  const jobId = jobIdFrom(ctx);
+  const job = await clientFor(ctx).cancel(jobId);
+  if (bool(ctx, 'json')) printJson(job);
+  else out(`${job.job_id} ${job.status}`);
+  return EXIT.OK;
+}
+
+async function list(ctx: Ctx): Promise<number> {
+  const filter: JobFilter = {};
+  const org = flag(ctx, 'org-id');
+  if (org !== undefined) filter.org_id = org;
+  const app = flag(ctx, 'app-version-id');
+  if (app !== undefined) filter.app_version_id = app;
+  const st = flag(ctx, 'status');
+  if (st !== undefined) {
+    const parsed = JobState.safeParse(st);
+    if (!parsed.success) throw usage('invalid value for --status', { status: `must be one of ${JOB_STATES.join(', ')}` });
+    filter.status = parsed.data;
+  }
+  const limit = flag(ctx, 'limit');
+  if (limit !== undefined) {
+    if (!/^\s*\d+\s*$/.test(limit) || Number(limit) < 1) throw usage('invalid value for --limit', { limit: `must be a positive integer, got "${limit}"` });
+    filter.limit = Number(limit);
+  }
+  const cursor = flag(ctx, 'cursor');
+  if (cursor !== undefined) filter.cursor = cursor;
+
+  const page = await clientFor(ctx).listJobs(filter);
+  if (bool(ctx, 'json')) {
+    printJson(page);
+    return EXIT.OK;
+  }
+  const { jobTable } = await import('./format.js');
+  const c = paintFor(process.stdout);
+  if (page.jobs.length === 0) err(paintFor(process.stderr).dim('no jobs match'));
+  else for (const l of jobTable(page.jobs, c)) out(l);
+  if (page.next_cursor) err(paintFor(process.stderr).dim(`more jobs: add --cursor ${page.next_cursor}`));
+  return EXIT.OK;
+}
+
+async function agents(ctx: Ctx): Promise<number> {
+  const list = await clientFor(ctx).agents();
+  if (bool(ctx, 'json')) printJson({ agents: list });
+  else {
+    const { agentLines } = await import('./format.js');
+    for (const l of agentLines(list, paintFor(process.stdout))) out(l);
+  }
+  return EXIT.OK;
+}
+
+async function coordinator(ctx: Ctx): Promise<number> {
+  const { runCoordinator } = await import('./serve.js');
+  return runCoordinator({ host: flag(ctx, 'host'), port: flag(ctx, 'port'), database: flag(ctx, 'database'), dataDir: flag(ctx, 'data-dir') });
+}
+
+async function agent(ctx: Ctx): Promise<number> {
+  const { runAgent } = await import('./serve.js');
+  const names = ['url', 'project', 'config', 'agent-id', 'name', 'app', 'target', 'platform', 'device-name', 'appium-url', 'capabilities', 'slot-id', 'work-dir'] as const;
+  const flags: Record<string, string> = {};
+  for (const n of names) {
+    const v = flag(ctx, n);
+    if (v !== undefined) flags[n.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = v;
+  }
+  return runAgent(flags);
+}
+
+// ───────────────────────────── program ─────────────────────────────
+
+const URL_HELP = `Coordinator URL (default: $QGJOB_URL, else ${DEFAULT_COORDINATOR_URL})`;
+
+/** Declares every command and option; the `action`s receive a `Ctx` through `bind`. */
+function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<number>> } {
+  const cli = cac('qgjob');
+  const actions = new Map<Command, (ctx: Ctx) => Promise<number>>();
+  const def = (cmd: Command, fn: (ctx: Ctx) => Promise<number>) => {
+    actions.set(cmd, fn);
+    return cmd.action(() => undefined);
+  };
+
+  def(
+    cli
+      .command('submit', 'Queue an AppWright spec for an app build; prints the job id')
+      .usage('submit --org-id <id> --app-version-id <id> --test <path> --target <target> [options]')
+      .option('--org-id <id>', 'Organization that owns the job (required)')
+      .option('--app-version-id <id>', 'App build under test; jobs are grouped by it (required)')
+      .option('--test <path>', 'Spec to run, relative to the test project (required)')
+      .option('--target <target>', 'emulator | device | browserstack (required)')
+      .option('--platform <platform>', 'android | ios (default: android)')
+      .option('--priority <n>', 'Priority within the org, 1 (lowest) to 10 (highest) (default: 5)')
+      .option('--max-attempts <n>', 'Attempts before the job ends in error, 1 to 10 (default: 3)')
+      .option('--wait', 'Follow the job live and exit with its result (0 passed, 1 failed, 3 error)')
+      .option('--json', 'Print one JSON document: {job_id,status}, or the final job with --wait')
+      .option('--url <url>', URL_HELP)
+      .example((bin) => `  $ ${bin} submit --org-id qualgent --app-version-id xyz123 --test tests/onboarding.spec.js --target emulator --wait`),
+    submit,
+  );
+  def(
+    cli
+      .command('status [jobId]', "Show a job's state, result and video link")
+      .option('--job-id <id>', 'The job (instead of the argument)')
+      .option('--watch', 'Follow state changes until the job ends; exit with its result')
+      .option('--json', 'Print the job as one JSON document')
+      .option('--url <url>', URL_HELP)
+      .example((bin) => `  $ ${bin} status --job-id 01JD3Z8Q4W6V --watch`),
+    status,
+  );
+  def(
+    cli
+      .command('watch <jobId>', "Stream a job's log lines live, then its result; exit with the result")
+      .option('--json', 'Log lines go to stderr; print the final job as one JSON document')
+      .option('--url <url>', URL_HELP)
+      .example((bin) => `  $ ${bin} watch 01JD3Z8Q4W6V`),
+    watch,
+  );
+  def(
+    cli
+      .command('cancel <jobId>', 'Cancel a queued or running job')
+      .option('--json', 'Print the cancelled job as one JSON document')
+      .option('--url <url>', URL_HELP)
+      .example((bin) => `  $ ${bin} cancel 01JD3Z8Q4W6V`),
+    cancel,
+  );
+  def(
+    cli
+      .command('list', 'List jobs, newest first')
+      .option('--org-id <id>', 'Only this organization')
+      .option('--status <status>', `Only jobs in this state: ${JOB_STATES.join(' | ')}`)
+      .option('--app-version-id <id>', 'Only this app build')
+      .option('--limit <n>', 'Page size (default: the coordinator’s, 50)')
+      .option('--cursor <cursor>', 'Next page: the cursor printed after the previous page')
+      .option('--json', 'Print the page as one JSON document: {jobs, next_cursor}')
+      .option('--url <url>', URL_HELP)
+      .example((bin) => `  $ ${bin} list --org-id qualgent --status failed --limit 20`),
+    list,
+  );
+  def(
+    cli
+      .command('agents', 'List agents and their device slots (target, platform, device, installed build, state)')
+      .option('--json', 'Print one JSON document: {agents}')
+      .option('--url <url>', URL_HELP)
+      .example((bin) => `  $ ${bin} agents --url http://10.0.0.5:8080`),
+    agents,
+  );
+  def(
+    cli
+      .command('coordinator', 'Run a coordinator (HTTP API and Socket.IO on one port) until SIGINT/SIGTERM')
+      .option('--host <host>', 'Interface to listen on (default: $QGJOB_HOST, else 127.0.0.1)')
+      .option('--port <port>', 'Port; 0 picks a free one (default: $QGJOB_PORT, else 8080)')
+      .option('--database <url>', 'mysql://user:pass@host:3306/db or sqlite:<file> (default: $DATABASE_URL, else <data-dir>/qgjob.sqlite)')
+      .option('--data-dir <dir>', 'Folder for local state (default: $QGJOB_DATA_DIR, else .qgjob)')
+      .example((bin) => `  $ ${bin} coordinator --host 0.0.0.0 --port 8080 --database mysql://qgjob:secret@127.0.0.1:3306/qgjob`),
+    coordinator,
+  );
+  def(
+    cli
+      .command('agent', 'Run a device-lab agent: one device from flags, or a lab from --config')
+      .option('--url <url>', `Coordinator URL (default: $QGJOB_URL, else the config's url, else ${DEFAULT_COORDINATOR_URL})`)
+      .option('--project <dir>', 'The AppWright test project (folder with appwright.config.ts and the specs)')
+      .option('--config <file>', 'Lab config JSON (see examples/lab.json); flags override it')
+      .option('--agent-id <id>', 'Stable agent id (default: from the host name and slot ids)')
+      .option('--name <name>', 'Name shown by `qgjob agents` (default: the host name)')
+      .option('--app <file>', 'App build installed for every app version (apps = {"*": file})')
+      .option('--target <target>', 'Slot target: emulator | device | browserstack')
+      .option('--platform <platform>', 'Slot platform: android | ios (default: android)')
+      .option('--device-name <name>', 'Slot device name (default: "<platform> <target>")')
+      .option('--appium-url <url>', 'Appium/WebDriver URL of the device, e.g. http://127.0.0.1:4723')
+      .option('--capabilities <json>', 'Extra capabilities as a JSON object, e.g. \'{"appium:udid":"emulator-5554"}\'')
+      .option('--slot-id <id>', 'Slot id (default: "<target>-<platform>")')
+      .option('--work-dir <dir>', 'Folder for per-attempt work folders (default: .qgjob/agent)')
+      .example((bin) => `  $ ${bin} agent --url http://127.0.0.1:8080 --config examples/lab.json`),
+    agent,
+  );
+
+  cli.help();
+  cli.version(VERSION);
+  cli.example((bin) => `  $ ${bin} submit --org-id qualgent --app-version-id xyz123 --test tests/onboarding.spec.js --target emulator`);
+  return { cli, actions };
+}
+
+/**
+ * Prints an error the one way the CLI prints errors, and returns its exit status:
+ * `qgjob: <reason>` on stderr, then one indented line per field error.
+ */
+function report(e: unknown, command: Command | undefined): number {
+  const code = exitCodeForError(e);
+  if (isCacError(e)) {
+    const help = command ? `qgjob ${command.name} --help` : 'qgjob --help';
+    err(`qgjob: ${e.message.replace(/^\w/, (ch) => ch.toLowerCase())} (see ${help})`);
+  } else if (e instanceof QgError) {
+    err(`qgjob: ${e.message}`);
+    for (const l of fieldErrorLines(e.fields, (f) => FLAG_FOR_FIELD[f])) err(l);
+  } else {
+    err(`qgjob: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  }
+  return code;
+}
+
+/**
+ * Runs `qgjob` on `argv` (`process.argv` shape: node, script, ...args) and resolves with the exit status.
+ * @example process.exitCode = await runCli(process.argv);
+ */
+export async function runCli(argv: readonly string[] = process.argv): Promise<number> {
+  const { cli, actions } = program();
+  try {
+    cli.parse([...argv], { run: false });
+  } catch (e) {
+    return report(e, cli.matchedCommand);
+  }
+  if (cli.options.help) return EXIT.OK; // cac printed the help
+  if (cli.options.version && !cli.matchedCommand) return EXIT.OK; // cac printed the version
+
+  const command = cli.matchedCommand;
+  if (!command) {
+    const unknown = Object.keys(cli.options).filter((k) => k !== '--');
+    if (cli.args.length > 0) return report(usage(`unknown command "${cli.args[0]}" (see qgjob --help)`), undefined);
+    if (unknown.length > 0) return report(usage(`unknown option --${unknown[0]} (see qgjob --help)`), undefined);
+    cli.outputHelp();
+    return EXIT.OK;
+  }
+  try {
+    cli.runMatchedCommand(); // cac's checks: unknown options, missing values and arguments
+    return await actions.get(command)!({ argv, opts: cli.options, command });
+  } catch (e) {
+    return report(e, command);
+  }
+}

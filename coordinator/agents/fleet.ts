@@ -1,0 +1,78 @@
+/** The connected fleet: agents, their slots, and what each slot holds. In memory; rebuilt as agents (re)register. */
+import type { Socket } from 'socket.io';
+import type { AgentToCoordinator, AgentView, CoordinatorToAgent, SlotInfo } from '../../shared/index.js';
+import type { SlotState } from '../scheduler/index.js';
+
+export type AgentSocket = Socket<AgentToCoordinator, CoordinatorToAgent>;
+
+export interface SlotEntry {
+  key: string;
+  agentId: string;
+  info: SlotInfo;
+  /** The attempt the slot holds (reserved, assigned or running); null when idle. */
+  attemptId: string | null;
+  jobId: string | null;
+  /** Installs this slot reported since the coordinator started. */
+  installs: number;
+}
+
+export interface AgentEntry {
+  agentId: string;
+  name: string;
+  version: string;
+  socket: AgentSocket | null;
+  connectedAtMs: number;
+  lastSeenMs: number;
+  slots: Map<string, SlotEntry>;
+}
+
+export const slotKeyOf = (agentId: string, slotId: string): string => `${agentId}/${slotId}`;
+
+export class Fleet {
+  readonly agents = new Map<string, AgentEntry>();
+
+  slot(key: string): SlotEntry | undefined {
+    const i = key.indexOf('/');
+    return this.agents.get(key.slice(0, i))?.slots.get(key.slice(i + 1));
+  }
+
+  /** Every slot as the scheduler sees it. */
+  slotStates(): SlotState[] {
+    const out: SlotState[] = [];
+    for (const a of this.agents.values()) {
+      for (const s of a.slots.values()) {
+        out.push({
+          slotKey: s.key,
+          target: s.info.target,
+          platform: s.info.platform,
+          installedAppVersionId: s.info.installed_app_version_id,
+          free: s.attemptId === null,
+          online: a.socket !== null,
+        });
+      }
+    }
+    return out;
+  }
+
+  view(): AgentView[] {
+    return [...this.agents.values()].map((a) => ({
+      agent_id: a.agentId,
+      name: a.name,
+      version: a.version,
+      connected: a.socket !== null,
+      connected_at: new Date(a.connectedAtMs).toISOString(),
+      last_seen_at: new Date(a.lastSeenMs).toISOString(),
+      slots: [...a.slots.values()].map((s) => ({
+        slot_id: s.info.slot_id,
+        target: s.info.target,
+        platform: s.info.platform,
+        device_name: s.info.device_name,
+        endpoint: s.info.endpoint,
+        installed_app_version_id: s.info.installed_app_version_id,
+        state: a.socket === null ? ('offline' as const) : s.attemptId === null ? ('idle' as const) : ('busy' as const),
+        job_id: s.jobId,
+        installs: s.installs,
+      })),
+    }));
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The HTTP API (`/api/v1/...`, `/healthz`). Every error answer is `{error:{code, message, fields?}}`
+ * with a status chosen in one place (`statusOf`).
+ */
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { z } from 'zod';
+import {
+  type ErrorCode,
+  type Health,
+  JOB_STATES,
+  JobSpec,
+  QgError,
+  type SubmitReply,
+  fieldErrors,
+} from '../../shared/index.js';
+import type { JobService } from '../jobs/job-service.js';
+import type { Fleet } from '../agents/fleet.js';
+import type { JobStore } from '../store/index.js';
+
+const STATUS: Record<ErrorCode, 400 | 404 | 409 | 413 | 500 | 503> = {
+  validation_failed: 400,
+  invalid_json: 400,
+  payload_too_large: 413,
+  not_found: 404,
+  job_not_found: 404,
+  illegal_transition: 409,
+  stale_attempt: 409,
+  unknown_agent: 409,
+  store_unavailable: 503,
+  coordinator_unreachable: 503,
+  internal: 500,
+};
+export const statusOf = (code: ErrorCode): number => STATUS[code];
+
+const ListQuery = z
+  .object({
+    org_id: z.string().min(1).max(255).optional(),
+    status: z.enum(JOB_STATES, { error: `status must be one of ${JOB_STATES.join(', ')}` }).optional(),
+    app_version_id: z.string().min(1).max(255).optional(),
+    limit: z.coerce.number({ error: 'limit must be a number' }).int('limit must be an integer').min(1, 'limit must be at least 1').max(200, 'limit must be at most 200').default(50),
+    cursor: z.string().min(1).max(64).optional(),
+  })
+  .strict();
+
+function validate<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data;
+  const fields = fieldErrors(r.error.issues);
+  const first = Object.entries(fields)[0]!;
+  throw new QgError('validation_failed', `invalid ${what}: ${first[0]}: ${first[1]}`, fields);
+}
+
+export interface HttpDeps {
+  service: JobService;
+  fleet: Fleet;
+  store: JobStore;
+  version: string;
+  /** Called after a cancel was stored, to stop the attempt on its agent. */
+  onCancelled: (jobId: string, attemptId: string | null, agentId: string | null) => void;
+  log: (line: string) => void;
+}
+
+export function createApp(deps: HttpDeps): Hono {
+  const { service, fleet, store } = deps;
+  const app = new Hono();
+
+  app.onError((err, c) => {
+    if (err instanceof QgError) return c.json(err.toBody(), statusOf(err.code) as 400);
+    deps.log(`HTTP ${c.req.method} ${c.req.path} failed: ${err.stack ?? err.message}`);
+    return c.json(new QgError('internal', 'internal error; see the coordinator log').toBody(), 500);
+  });
+  app.notFound((c) => c.json(new QgError('not_found', `no route ${c.req.method} ${c.req.path}`).toBody(), 404));
+
+  app.get('/healthz', async (c) => {
+    const counts = await store.countByStatus().catch(() => null);
+    const body: Health = {
+      ok: counts !== null,
+      version: deps.version,
+      database: store.kind,
+      agents: [...fleet.agents.values()].filter((a) => a.socket).length,
+      queued: service.queues.size,
+    };
+    return c.json(body, counts ? 200 : 503);
+  });
+
+  const api = new Hono();
+  api.post(
+    '/jobs',
+    bodyLimit({
+      maxSize: 64 * 1024,
+      onError: (c) => c.json(new QgError('payload_too_large', 'the request body is over 64 KiB').toBody(), 413),
+    }),
+    async (c) => {
+      let body: unknown;
+      try {
+        body = await c.req.json();
+      } catch {
+        throw new QgError('invalid_json', 'the request body is not valid JSON (send Content-Type: application/json)');
+      }
+      const spec = validate(JobSpec, body, 'job');
+      const row = await service.submit(spec);
+      const reply: SubmitReply = { job_id: row.id, status: 'queued' };
+      return c.json(reply, 201, { Location: `/api/v1/jobs/${row.id}` });
+    },
+  );
+
+  api.get('/jobs', async (c) => {
+    const q = validate(ListQuery, c.req.query(), 'query');
+    const { jobs, nextCursor } = await service.list(
+      { ...(q.org_id ? { orgId: q.org_id } : {}), ...(q.status ? { status: q.status } : {}), ...(q.app_version_id ? { appVersionId: q.app_version_id } : {}) },
+      q.limit,
+      q.cursor,
+    );
+    return c.json({ jobs, next_cursor: nextCursor });
+  });
+
+  api.get('/jobs/:id', async (c) => c.json(await service.view(c.req.param('id'))));
+
+  api.post('/jobs/:id/cancel', async (c) => {
+    const before = await service.cancel(c.req.param('id'));
+    deps.onCancelled(before.id, before.attemptId, before.agentId);
+    return c.json(await service.view(before.id));
+  });
+
+  api.get('/agents', (c) => c.json({ agents: fleet.view() }));
+
+  app.route('/api/v1', api);
+  return app;
+}

@@ -1,0 +1,112 @@
+/**
+ * The coordinator's composition root: store, job service, scheduler-driven dispatcher, the
+ * `/agents` and `/watch` Socket.IO namespaces and the Hono HTTP API, all on one port.
+ */
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { getRequestListener } from '@hono/node-server';
+import { Server } from 'socket.io';
+import {
+  AGENTS_NAMESPACE,
+  type AgentToCoordinator,
+  type CoordinatorToAgent,
+  type CoordinatorToWatcher,
+  WATCH_NAMESPACE,
+  type WatcherToCoordinator,
+} from '../shared/index.js';
+import { attachAgentHub } from './agents/agent-hub.js';
+import { Dispatcher } from './agents/dispatcher.js';
+import { Fleet } from './agents/fleet.js';
+import { createApp } from './http/app.js';
+import { JobService } from './jobs/job-service.js';
+import type { Coordinator, CoordinatorOptions } from './options.js';
+import { JobStore, parseDatabaseUrl, redact } from './store/index.js';
+import { WatchHub } from './watch/watch-hub.js';
+import { VERSION } from '../shared/index.js';
+
+export type { Coordinator, CoordinatorOptions } from './options.js';
+
+/** Resolves options against the environment and the defaults documented in options.ts. */
+export function resolveCoordinatorOptions(opts: CoordinatorOptions, env: NodeJS.ProcessEnv = process.env) {
+  const dataDir = opts.dataDir ?? env.QGJOB_DATA_DIR ?? '.qgjob';
+  return {
+    host: opts.host ?? env.QGJOB_HOST ?? '127.0.0.1',
+    port: opts.port ?? (env.QGJOB_PORT ? Number(env.QGJOB_PORT) : 8080),
+    databaseUrl: opts.databaseUrl ?? env.DATABASE_URL ?? `sqlite:${join(dataDir, 'qgjob.sqlite')}`,
+    dataDir,
+    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 5000,
+    leaseMs: opts.leaseMs ?? 15000,
+    assignAckTimeoutMs: opts.assignAckTimeoutMs ?? 10000,
+    log: opts.log ?? ((line: string) => process.stderr.write(`[coordinator] ${line}\n`)),
+  };
+}
+
+/**
+ * Starts a coordinator and resolves once it listens and every unfinished job is back in its queue.
+ * @example const c = await startCoordinator({ port: 0 }); console.log(c.url); await c.close();
+ */
+export async function startCoordinator(options: CoordinatorOptions = {}): Promise<Coordinator> {
+  const o = resolveCoordinatorOptions(options);
+  const now = () => Date.now();
+  const store = await JobStore.open(parseDatabaseUrl(o.databaseUrl));
+
+  const httpServer = createServer();
+  const io = new Server(httpServer, { serveClient: false, pingInterval: o.heartbeatIntervalMs, pingTimeout: o.heartbeatIntervalMs * 2 });
+  const watch = new WatchHub(io.of(WATCH_NAMESPACE) as import('socket.io').Namespace<WatcherToCoordinator, CoordinatorToWatcher>);
+  const service = new JobService(store, watch, now);
+  const fleet = new Fleet();
+  const dispatcher = new Dispatcher(service, fleet, { leaseMs: o.leaseMs, assignAckTimeoutMs: o.assignAckTimeoutMs }, now, o.log);
+  attachAgentHub(io.of(AGENTS_NAMESPACE) as import('socket.io').Namespace<AgentToCoordinator, CoordinatorToAgent>, {
+    service,
+    fleet,
+    dispatcher,
+    heartbeatIntervalMs: o.heartbeatIntervalMs,
+    now,
+    log: o.log,
+  });
+  watch.attach(service, store, o.log);
+
+  const app = createApp({
+    service,
+    fleet,
+    store,
+    version: VERSION,
+    log: o.log,
+    onCancelled: (jobId, attemptId, agentId) => {
+      const socket = agentId ? fleet.agents.get(agentId)?.socket : null;
+      if (attemptId && socket) socket.emit('cancel', { job_id: jobId, attempt_id: attemptId, reason: 'cancelled by request' });
+    },
+  });
+  // Socket.IO answers /socket.io/ itself; every other request reaches Hono.
+  httpServer.on('request', getRequestListener(app.fetch));
+
+  const onSlots = await service.recover();
+  dispatcher.adopt(onSlots);
+  const sweepMs = Math.max(100, Math.floor(o.leaseMs / 5));
+  const sweep = setInterval(() => {
+    dispatcher.sweep().catch((err: unknown) => o.log(`lease sweep failed: ${(err as Error).message}; retrying next round`));
+  }, sweepMs);
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(o.port, o.host, () => resolve());
+  });
+  const address = httpServer.address();
+  const port = typeof address === 'object' && address ? address.port : o.port;
+  const host = o.host.includes(':') ? `[${o.host}]` : o.host;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  o.log(`listening on ${url} (database ${store.kind}: ${redact(o.databaseUrl)}; ${service.queues.size} queued, ${onSlots.length} on slots recovered)`);
+
+  let closing: Promise<void> | null = null;
+  return {
+    url,
+    port,
+    close: () =>
+      (closing ??= (async () => {
+        clearInterval(sweep);
+        dispatcher.close();
+        await new Promise<void>((resolve) => io.close(() => resolve()));
+        await store.close();
+      })()),
+  };
+}

@@ -1,0 +1,362 @@
+/**
+ * The job service: every move of a job goes through here, one job at a time (a per-job lock), as
+ * one guarded write to the store followed by the event to watchers. The store is the truth; the
+ * service keeps the unfinished jobs (an index rebuilt from the store at start-up) and the queues.
+ */
+import {
+  type FinishedPayload,
+  type JobEvent,
+  type JobMove,
+  type JobSpec,
+  type JobState,
+  type JobView,
+  type LogChunkPayload,
+  type StartedPayload,
+  QgError,
+  isFinal,
+  nextState,
+} from '../../shared/index.js';
+import { JobQueues, type QueuedJob } from '../scheduler/index.js';
+import type { JobEventRow, JobFilter, JobRow, JobStore, TestCaseRow, VideoResultRow } from '../store/index.js';
+import { KeyedLock } from '../util/keyed-lock.js';
+import { newAttemptId, newJobId } from '../util/ids.js';
+import { toJobEvent, toJobView, type InstallEventData, type StateEventData } from './job-view.js';
+import { decideRetry } from './retry-policy.js';
+
+/** Where job events go once they are stored (the watch hub). */
+export interface JobEventSink {
+  publish(event: JobEvent): void;
+  /** The job reached a final state; `job` is how it ended. */
+  end(jobId: string, job: JobView): void;
+}
+
+/** The slot an attempt runs on. */
+export interface SlotRef {
+  agentId: string;
+  slotId: string;
+  /** `<agentId>/<slotId>` */
+  slotKey: string;
+}
+
+export class JobService {
+  readonly queues = new JobQueues();
+  /** Unfinished jobs as stored. Changed only under the job's lock, after the store took the write. */
+  readonly #active = new Map<string, JobRow>();
+  readonly #lock = new KeyedLock();
+  /** Called whenever a job enters a queue, so the dispatcher looks for a slot. */
+  onQueued: () => void = () => {};
+  /** Explains why a queued job waits (set by the dispatcher, which knows the slots). */
+  waitingReason: (jobId: string) => string | null = () => null;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly sink: JobEventSink,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Runs `fn` while no other move of this job can happen (used by watchers to replay without a gap). */
+  withJob<T>(jobId: string, fn: () => Promise<T>): Promise<T> {
+    return this.#lock.run(jobId, fn);
+  }
+
+  /** Loads every unfinished job: queued ones back into the queues; returns the ones on a slot. */
+  async recover(): Promise<JobRow[]> {
+    const rows = await this.store.unfinishedJobs();
+    const onSlots: JobRow[] = [];
+    for (const row of rows) {
+      this.#active.set(row.id, row);
+      if (row.status === 'queued') this.queues.add(toQueued(row));
+      else onSlots.push(row);
+    }
+    if (this.queues.size) this.onQueued();
+    return onSlots;
+  }
+
+  /** The unfinished job, if any. */
+  active(jobId: string): JobRow | undefined {
+    return this.#active.get(jobId);
+  }
+
+  /**
+   * submit: stores a new queued job (durably: the answer comes after the commit), then queues it.
+   * Errors: store_unavailable when the database does not take the write. Events: state → queued.
+   */
+  async submit(spec: JobSpec): Promise<JobRow> {
+    const now = this.now();
+    const row: JobRow = {
+      id: newJobId(now),
+      orgId: spec.org_id,
+      appVersionId: spec.app_version_id,
+      testPath: spec.test_path,
+      priority: spec.priority,
+      target: spec.target,
+      platform: spec.platform,
+      status: 'queued',
+      attempts: 0,
+      maxAttempts: spec.max_attempts,
+      attemptId: null,
+      agentId: null,
+      slotId: null,
+      avoidSlots: '',
+      createdAtMs: now,
+      updatedAtMs: now,
+      assignedAtMs: null,
+      startedAtMs: null,
+      finishedAtMs: null,
+      durationMs: null,
+      installedBuild: null,
+      errorReason: null,
+      errorMessage: null,
+      videoNote: null,
+      lastEventId: 1,
+    };
+    const event = stateEvent(row.id, 1, 0, now, { from: null, to: 'queued', message: null });
+    try {
+      await this.store.insertJob(row, event);
+    } catch (cause) {
+      throw new QgError('store_unavailable', 'the job could not be stored; it was not accepted, submit it again', undefined, { cause });
+    }
+    this.#active.set(row.id, row);
+    this.queues.add(toQueued(row));
+    this.sink.publish(toJobEvent({ kind: 'event', row: event }));
+    this.onQueued();
+    return row;
+  }
+
+  /**
+   * assign: queued → assigned on `slot`, as a new attempt (attempts + 1, a fresh attempt id).
+   * Returns null when the job is no longer queued (cancelled meanwhile). Events: state → assigned.
+   */
+  async assign(jobId: string, slot: SlotRef): Promise<{ row: JobRow; attemptId: string } | null> {
+    return this.withJob(jobId, async () => {
+      const row = this.#active.get(jobId);
+      if (!row || row.status !== 'queued') return null;
+      const attempt = row.attempts + 1;
+      const attemptId = newAttemptId(jobId, attempt);
+      const now = this.now();
+      const ok = await this.#move(row, 'assign', undefined, {
+        attempts: attempt,
+        attemptId,
+        agentId: slot.agentId,
+        slotId: slot.slotId,
+        assignedAtMs: now,
+        startedAtMs: null,
+        installedBuild: null,
+      }, `attempt ${attempt} on ${slot.slotKey}`);
+      return ok ? { row: this.#active.get(jobId)!, attemptId } : null;
+    });
+  }
+
+  /**
+   * start: assigned → running for the current attempt; records an install if the agent had to
+   * install the build first. Returns false for a stale attempt. Events: install?, state → running.
+   */
+  async start(p: StartedPayload, slotId: string): Promise<boolean> {
+    return this.withJob(p.job_id, async () => {
+      const row = this.#active.get(p.job_id);
+      if (!row || row.attemptId !== p.attempt_id || row.status !== 'assigned') return false;
+      const now = this.now();
+      const extra: JobEventRow[] = [];
+      if (p.install) {
+        const data: InstallEventData = { slot_id: slotId, app_version_id: p.install.app_version_id, duration_ms: p.install.duration_ms };
+        extra.push({ jobId: row.id, eventId: row.lastEventId + 1, type: 'install', attempt: row.attempts, data: JSON.stringify(data), atMs: now });
+      }
+      return this.#move(row, 'start', p.attempt_id, { startedAtMs: now, installedBuild: p.install !== null }, null, extra);
+    });
+  }
+
+  /** log: stores a chunk of the current attempt and publishes it. 'duplicate' for a resent chunk, 'stale' for an old attempt. */
+  async log(p: LogChunkPayload): Promise<'stored' | 'duplicate' | 'stale'> {
+    return this.withJob(p.job_id, async () => {
+      const row = this.#active.get(p.job_id);
+      if (!row || row.attemptId !== p.attempt_id || (row.status !== 'assigned' && row.status !== 'running')) return 'stale';
+      const now = this.now();
+      const chunk = {
+        jobId: row.id,
+        attemptId: p.attempt_id,
+        attempt: row.attempts,
+        seq: p.seq,
+        eventId: row.lastEventId + 1,
+        lines: JSON.stringify(p.lines),
+        atMs: now,
+      };
+      const r = await this.store.appendLog(chunk);
+      if (r === 'stored') {
+        this.#active.set(row.id, { ...row, lastEventId: chunk.eventId, updatedAtMs: now });
+        this.sink.publish(toJobEvent({ kind: 'log', row: chunk }));
+      }
+      return r;
+    });
+  }
+
+  /**
+   * finish: the agent's result for the current attempt. `passed`/`failed` end the job with its test
+   * cases and video. `error` (our side broke) runs the job again elsewhere while attempts remain,
+   * else ends it in `error`. Returns 'stale' for an attempt that is no longer current.
+   */
+  async finish(p: FinishedPayload, slotKey: string): Promise<'finished' | 'requeued' | 'stale'> {
+    return this.withJob(p.job_id, async () => {
+      const row = this.#active.get(p.job_id);
+      if (!row || row.attemptId !== p.attempt_id || (row.status !== 'running' && row.status !== 'assigned')) return 'stale';
+      if (p.outcome === 'error') {
+        return (await this.#retryOrGiveUp(row, 'runner_error', p.error_message ?? 'the agent could not run the spec', slotKey)) ? 'requeued' : 'finished';
+      }
+      if (row.status === 'assigned') return 'stale'; // a result must follow `started`
+      const now = this.now();
+      const testCases: TestCaseRow[] = p.test_cases.map((t, i) => ({
+        jobId: row.id,
+        attempt: row.attempts,
+        position: i,
+        title: t.title,
+        fullTitle: t.full_title,
+        status: t.status,
+        durationMs: t.duration_ms,
+        errorMessage: t.error_message,
+        retry: t.retry,
+      }));
+      const video: VideoResultRow | null = p.video ? { jobId: row.id, platform: p.video.platform, videoUrl: p.video.url, timestamp: new Date(now) } : null;
+      const move: JobMove = p.outcome === 'passed' ? 'pass' : 'fail';
+      const ok = await this.#move(
+        row,
+        move,
+        p.attempt_id,
+        {
+          finishedAtMs: now,
+          durationMs: p.duration_ms,
+          errorReason: null,
+          errorMessage: p.outcome === 'failed' ? p.error_message : null,
+          videoNote: p.video ? null : p.video_note,
+        },
+        p.outcome === 'failed' ? p.error_message : null,
+        [],
+        { testCases, video },
+      );
+      return ok ? 'finished' : 'stale';
+    });
+  }
+
+  /**
+   * An attempt was lost (lease expired, assignment not acknowledged, agent refused it): run the job
+   * again while attempts remain (avoiding `slotKey`), else end it in `error`. False for a stale attempt.
+   */
+  async attemptLost(jobId: string, attemptId: string, reason: string, message: string, slotKey: string | null): Promise<boolean> {
+    return this.withJob(jobId, async () => {
+      const row = this.#active.get(jobId);
+      if (!row || row.attemptId !== attemptId || (row.status !== 'assigned' && row.status !== 'running')) return false;
+      await this.#retryOrGiveUp(row, reason, message, slotKey);
+      return true;
+    });
+  }
+
+  /**
+   * cancel: queued | assigned | running → cancelled. Returns the job as it was before, so the caller
+   * can tell the agent. Errors: job_not_found, illegal_transition (already final).
+   */
+  async cancel(jobId: string, message = 'cancelled by request'): Promise<JobRow> {
+    return this.withJob(jobId, async () => {
+      const row = this.#active.get(jobId) ?? (await this.store.getJob(jobId));
+      if (!row) throw new QgError('job_not_found', `no job with id ${jobId}`);
+      nextState(row.status as JobState, 'cancel'); // throws illegal_transition when final
+      const ok = await this.#move(row, 'cancel', row.attemptId ?? undefined, { finishedAtMs: this.now(), errorReason: null }, message);
+      if (!ok) throw new QgError('illegal_transition', `job ${jobId} changed while it was being cancelled; try again`);
+      return row;
+    });
+  }
+
+  /** The job as the API shows it. Errors: job_not_found. */
+  async view(jobId: string): Promise<JobView> {
+    const row = this.#active.get(jobId) ?? (await this.store.getJob(jobId));
+    if (!row) throw new QgError('job_not_found', `no job with id ${jobId}`);
+    const [tests, video] = isFinal(row.status as JobState) ? await Promise.all([this.store.getTestCases(jobId), this.store.getVideo(jobId)]) : [[], null];
+    return toJobView(row, tests, video, row.status === 'queued' ? this.waitingReason(jobId) : null);
+  }
+
+  /** A page of jobs, newest first, with the ids for the next page. */
+  async list(filter: JobFilter, limit: number, cursor?: string): Promise<{ jobs: JobView[]; nextCursor: string | null }> {
+    const rows = await this.store.listJobs(filter, limit + 1, cursor);
+    const page = rows.slice(0, limit);
+    const jobs = await Promise.all(page.map((r) => this.view(r.id)));
+    return { jobs, nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
+  }
+
+  async #retryOrGiveUp(row: JobRow, reason: string, message: string, slotKey: string | null): Promise<boolean> {
+    const decision = decideRetry(row);
+    const avoid = slotKey && !row.avoidSlots.split(',').includes(slotKey) ? [row.avoidSlots, slotKey].filter(Boolean).join(',') : row.avoidSlots;
+    if (decision.action === 'requeue') {
+      await this.#move(
+        row,
+        'requeue',
+        row.attemptId ?? undefined,
+        { attemptId: null, agentId: null, slotId: null, avoidSlots: avoid, errorReason: reason, errorMessage: message },
+        `attempt ${row.attempts} lost (${reason}): ${message}; queued again`,
+      );
+      return true;
+    }
+    await this.#move(
+      row,
+      'give_up',
+      row.attemptId ?? undefined,
+      { finishedAtMs: this.now(), errorReason: reason, errorMessage: `${message} (gave up after ${row.attempts} attempt(s))` },
+      `${reason}: ${message}; gave up after ${row.attempts} attempt(s)`,
+    );
+    return false;
+  }
+
+  /**
+   * The one place a job changes state: a guarded write (status and attempt as this service knows
+   * them), then the in-memory index, the queues and the watchers. False when the store refused.
+   */
+  async #move(
+    row: JobRow,
+    move: JobMove,
+    attemptId: string | undefined,
+    set: Partial<JobRow>,
+    message: string | null,
+    before: JobEventRow[] = [],
+    finish?: { testCases: TestCaseRow[]; video: VideoResultRow | null },
+  ): Promise<boolean> {
+    const from = row.status as JobState;
+    const to = nextState(from, move);
+    const now = this.now();
+    const eventId = row.lastEventId + before.length + 1;
+    const event = stateEvent(row.id, eventId, set.attempts ?? row.attempts, now, { from, to, message });
+    const changes: Partial<JobRow> = { ...set, status: to, updatedAtMs: now, lastEventId: eventId };
+    const guard = { jobId: row.id, from: [from], ...(attemptId !== undefined ? { attemptId } : {}) };
+    const ok = finish
+      ? await this.store.finish(guard, changes, event, finish.testCases, finish.video)
+      : await this.store.transition(guard, changes, [...before, event]);
+    if (!ok) return false;
+    const next: JobRow = { ...row, ...changes };
+    this.queues.remove(row.id);
+    if (isFinal(to)) this.#active.delete(row.id);
+    else this.#active.set(row.id, next);
+    for (const e of before) this.sink.publish(toJobEvent({ kind: 'event', row: e }));
+    this.sink.publish(toJobEvent({ kind: 'event', row: event }));
+    if (to === 'queued') {
+      this.queues.add(toQueued(next));
+      this.onQueued();
+    }
+    if (isFinal(to)) {
+      const tests = finish?.testCases ?? [];
+      this.sink.end(row.id, toJobView(next, tests, finish?.video ?? null, null));
+    }
+    return true;
+  }
+}
+
+function stateEvent(jobId: string, eventId: number, attempt: number, atMs: number, data: StateEventData): JobEventRow {
+  return { jobId, eventId, type: 'state', attempt, data: JSON.stringify(data), atMs };
+}
+
+function toQueued(row: JobRow): QueuedJob {
+  return {
+    jobId: row.id,
+    orgId: row.orgId,
+    appVersionId: row.appVersionId,
+    priority: row.priority,
+    target: row.target as QueuedJob['target'],
+    platform: row.platform as QueuedJob['platform'],
+    submittedAtMs: Number(row.createdAtMs),
+    avoidSlots: row.avoidSlots ? row.avoidSlots.split(',') : [],
+  };
+}

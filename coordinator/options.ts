@@ -1,0 +1,30 @@
+/** Options of a coordinator process, with their defaults. Times in milliseconds. */
+export interface CoordinatorOptions {
+  /** Interface to listen on. Default `127.0.0.1` (env QGJOB_HOST). */
+  host?: string;
+  /** Port for HTTP and Socket.IO. Default 8080 (env QGJOB_PORT); 0 picks a free port. */
+  port?: number;
+  /**
+   * Database URL. `mysql://user:pass@host:port/db` selects MySQL; `sqlite:<file>` (or a bare file path)
+   * an embedded SQLite file. Default: env DATABASE_URL, else `<dataDir>/qgjob.sqlite`.
+   */
+  databaseUrl?: string;
+  /** Folder for the embedded database and other local state. Default `.qgjob` (env QGJOB_DATA_DIR). */
+  dataDir?: string;
+  /** How often agents send heartbeats. Default 5000. */
+  heartbeatIntervalMs?: number;
+  /** An attempt's lease: lost when no heartbeat renews it for this long. Default 15000. */
+  leaseMs?: number;
+  /** An assignment not acknowledged by the agent within this time is taken back. Default 10000. */
+  assignAckTimeoutMs?: number;
+  /** Where operational log lines go. Default: stderr. */
+  log?: (line: string) => void;
+}
+
+export interface Coordinator {
+  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting, closes sockets and the database. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,202 @@
+/**
+ * The store: every fact about jobs, written before anyone is told. Transitions are guarded writes
+ * (`UPDATE … WHERE id = ? AND status IN (…) AND attempt_id = ?`): zero rows means the move was
+ * stale or illegal, and nothing changed. One implementation for SQLite (libsql) and MySQL.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { MikroORM, type EntityManager, type FilterQuery, type Options } from '@mikro-orm/core';
+import type { JobState } from '../../shared/index.js';
+import type { DatabaseConfig } from './database-url.js';
+import {
+  ENTITIES,
+  JobEntity,
+  JobEventEntity,
+  LogChunkEntity,
+  TestCaseEntity,
+  VideoResultEntity,
+  type JobEventRow,
+  type JobRow,
+  type LogChunkRow,
+  type TestCaseRow,
+  type VideoResultRow,
+} from './entities.js';
+
+/** The guard of a transition: the job must be in one of `from` and (if given) on this attempt. */
+export interface Guard {
+  jobId: string;
+  from: readonly JobState[];
+  attemptId?: string;
+}
+
+export interface JobFilter {
+  orgId?: string;
+  status?: JobState;
+  appVersionId?: string;
+}
+
+/** A stored event in the order watchers see them. */
+export type StoredEvent = { kind: 'event'; row: JobEventRow } | { kind: 'log'; row: LogChunkRow };
+
+export class JobStore {
+  private constructor(
+    private readonly orm: MikroORM,
+    readonly kind: DatabaseConfig['kind'],
+  ) {}
+
+  /** Connects, creates the database if missing, and creates or upgrades the schema (never drops). */
+  static async open(db: DatabaseConfig): Promise<JobStore> {
+    const common: Partial<Options> = {
+      entities: ENTITIES,
+      debug: false,
+      forceUtcTimezone: true,
+      discovery: { warnWhenNoEntities: false },
+      allowGlobalContext: false,
+    };
+    let orm: MikroORM;
+    if (db.kind === 'sqlite') {
+      const { LibSqlDriver } = await import('@mikro-orm/libsql');
+      if (db.file !== ':memory:') mkdirSync(dirname(db.file), { recursive: true });
+      orm = await MikroORM.init({ ...common, driver: LibSqlDriver, dbName: db.file } as Options);
+    } else {
+      const { MySqlDriver } = await import('@mikro-orm/mysql');
+      orm = await MikroORM.init({
+        ...common,
+        driver: MySqlDriver,
+        host: db.host,
+        port: db.port,
+        user: db.user,
+        password: db.password,
+        dbName: db.dbName,
+        pool: { min: 1, max: 10 },
+      } as Options);
+    }
+    const generator = orm.getSchemaGenerator();
+    await generator.ensureDatabase();
+    await generator.updateSchema({ safe: true });
+    return new JobStore(orm, db.kind);
+  }
+
+  async close(): Promise<void> {
+    await this.orm.close(true);
+  }
+
+  private em(): EntityManager {
+    return this.orm.em.fork();
+  }
+
+  /** Stores a new job with its first event, atomically. */
+  async insertJob(job: JobRow, event: JobEventRow): Promise<void> {
+    await this.em().transactional(async (em) => {
+      await em.insert(JobEntity, job);
+      await em.insert(JobEventEntity, event);
+    });
+  }
+
+  /**
+   * One guarded transition. Inputs: the guard, the columns to set, the events to record, and an
+   * optional extra write in the same transaction. Output: true if the move happened; false (and
+   * nothing written) if the job was not in a `from` state or not on the guarded attempt.
+   */
+  async transition(
+    guard: Guard,
+    set: Partial<JobRow>,
+    events: JobEventRow[],
+    extra?: (em: EntityManager) => Promise<void>,
+  ): Promise<boolean> {
+    return this.em().transactional(async (em) => {
+      const where: FilterQuery<JobRow> = { id: guard.jobId, status: { $in: [...guard.from] } };
+      if (guard.attemptId !== undefined) where.attemptId = guard.attemptId;
+      const n = await em.nativeUpdate(JobEntity, where, set);
+      if (n === 0) return false;
+      if (events.length) await em.insertMany(JobEventEntity, events);
+      if (extra) await extra(em);
+      return true;
+    });
+  }
+
+  /** A finish: the guarded transition plus test cases and (if any) the video, in one transaction. */
+  async finish(guard: Guard, set: Partial<JobRow>, event: JobEventRow, testCases: TestCaseRow[], video: VideoResultRow | null): Promise<boolean> {
+    return this.transition(guard, set, [event], async (em) => {
+      await em.nativeDelete(TestCaseEntity, { jobId: guard.jobId });
+      if (testCases.length) await em.insertMany(TestCaseEntity, testCases);
+      if (video) {
+        await em.nativeDelete(VideoResultEntity, { jobId: video.jobId });
+        await em.insert(VideoResultEntity, video);
+      }
+    });
+  }
+
+  /**
+   * Stores a log chunk of the job's current attempt. Returns 'stored', 'duplicate' (this attempt's
+   * chunk `seq` is already stored: the agent resent it) or 'stale' (not the current attempt, or the
+   * job is no longer running: nothing written).
+   */
+  async appendLog(chunk: LogChunkRow): Promise<'stored' | 'duplicate' | 'stale'> {
+    return this.em().transactional(async (em) => {
+      const dup = await em.count(LogChunkEntity, { attemptId: chunk.attemptId, seq: chunk.seq });
+      if (dup > 0) return 'duplicate';
+      const n = await em.nativeUpdate(
+        JobEntity,
+        { id: chunk.jobId, attemptId: chunk.attemptId, status: { $in: ['assigned', 'running'] } },
+        { lastEventId: chunk.eventId, updatedAtMs: chunk.atMs },
+      );
+      if (n === 0) return 'stale';
+      await em.insert(LogChunkEntity, chunk);
+      return 'stored';
+    });
+  }
+
+  async getJob(id: string): Promise<JobRow | null> {
+    return this.em().findOne(JobEntity, { id });
+  }
+
+  async getTestCases(jobId: string): Promise<TestCaseRow[]> {
+    return this.em().find(TestCaseEntity, { jobId }, { orderBy: { position: 'asc' } });
+  }
+
+  async getVideo(jobId: string): Promise<VideoResultRow | null> {
+    return this.em().findOne(VideoResultEntity, { jobId });
+  }
+
+  /** Newest first; `cursor` is the last job id of the previous page (ids sort by creation time). */
+  async listJobs(filter: JobFilter, limit: number, cursor?: string): Promise<JobRow[]> {
+    const where: FilterQuery<JobRow> = {};
+    if (filter.orgId !== undefined) where.orgId = filter.orgId;
+    if (filter.status !== undefined) where.status = filter.status;
+    if (filter.appVersionId !== undefined) where.appVersionId = filter.appVersionId;
+    if (cursor !== undefined) where.id = { $lt: cursor };
+    return this.em().find(JobEntity, where, { orderBy: { id: 'desc' }, limit });
+  }
+
+  /** Every job that has not reached a final state. */
+  async unfinishedJobs(): Promise<JobRow[]> {
+    return this.em().find(JobEntity, { status: { $in: ['queued', 'assigned', 'running'] } }, { orderBy: { id: 'asc' } });
+  }
+
+  /** The job's events with an id above `afterEventId`, in event-id order. */
+  async eventsAfter(jobId: string, afterEventId: number): Promise<StoredEvent[]> {
+    const em = this.em();
+    const [events, logs] = await Promise.all([
+      em.find(JobEventEntity, { jobId, eventId: { $gt: afterEventId } }, { orderBy: { eventId: 'asc' } }),
+      em.find(LogChunkEntity, { jobId, eventId: { $gt: afterEventId } }, { orderBy: { eventId: 'asc' } }),
+    ]);
+    const out: StoredEvent[] = [];
+    let i = 0;
+    let j = 0;
+    while (i < events.length || j < logs.length) {
+      if (j >= logs.length || (i < events.length && events[i]!.eventId < logs[j]!.eventId)) out.push({ kind: 'event', row: events[i++]! });
+      else out.push({ kind: 'log', row: logs[j++]! });
+    }
+    return out;
+  }
+
+  /** Counts jobs by status (for health and metrics). */
+  async countByStatus(): Promise<Record<string, number>> {
+    const rows = (await this.em().getConnection().execute('select status, count(*) as n from jobs group by status')) as {
+      status: string;
+      n: number | string;
+    }[];
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The `/watch` namespace: a watcher subscribes to a job and first gets every event it missed
+ * (from the store), then live ones, with no gap and no duplicate: the replay runs under the job's
+ * lock, so no new event can be stored and published between the replay and joining the live room.
+ */
+import type { Namespace } from 'socket.io';
+import {
+  type CoordinatorToWatcher,
+  type JobEvent,
+  type JobState,
+  type JobView,
+  QgError,
+  SubscribePayload,
+  type WatcherToCoordinator,
+  fieldErrors,
+  isFinal,
+} from '../../shared/index.js';
+import type { JobEventSink, JobService } from '../jobs/job-service.js';
+import { toJobEvent } from '../jobs/job-view.js';
+import type { JobStore } from '../store/index.js';
+
+const room = (jobId: string): string => `job:${jobId}`;
+
+export class WatchHub implements JobEventSink {
+  constructor(private readonly nsp: Namespace<WatcherToCoordinator, CoordinatorToWatcher>) {}
+
+  publish(event: JobEvent): void {
+    this.nsp.to(room(event.job_id)).emit('event', event);
+  }
+
+  end(jobId: string, job: JobView): void {
+    this.nsp.to(room(jobId)).emit('end', { job_id: jobId, job });
+    this.nsp.in(room(jobId)).socketsLeave(room(jobId));
+  }
+
+  attach(service: JobService, store: JobStore, log: (line: string) => void): void {
+    this.nsp.on('connection', (socket) => {
+      socket.on('subscribe', (raw, ack) => {
+        const reply = typeof ack === 'function' ? ack : () => {};
+        const parsed = SubscribePayload.safeParse(raw);
+        if (!parsed.success) {
+          reply({ ok: false, error: { code: 'validation_failed', message: Object.values(fieldErrors(parsed.error.issues)).join('; ') } });
+          return;
+        }
+        const { job_id: jobId, after_event_id: after } = parsed.data;
+        service
+          .withJob(jobId, async () => {
+            const job = await service.view(jobId);
+            reply({ ok: true, job });
+            for (const e of await store.eventsAfter(jobId, after)) socket.emit('event', toJobEvent(e));
+            if (isFinal(job.status as JobState)) socket.emit('end', { job_id: jobId, job });
+            else await socket.join(room(jobId));
+          })
+          .catch((err: unknown) => {
+            if (err instanceof QgError) reply({ ok: false, error: { code: err.code, message: err.message } });
+            else {
+              log(`watch subscribe failed: ${(err as Error).stack ?? String(err)}`);
+              reply({ ok: false, error: { code: 'internal', message: (err as Error).message } });
+            }
+          });
+      });
+      socket.on('unsubscribe', (raw, ack) => {
+        const jobId = typeof raw?.job_id === 'string' ? raw.job_id : '';
+        void socket.leave(room(jobId));
+        if (typeof ack === 'function') ack({ ok: true });
+      });
+    });
+  }
+}

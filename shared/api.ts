@@ -1,0 +1,75 @@
+/** Shapes of the HTTP API's answers (`/api/v1/...`). Times are ISO-8601 strings in UTC. */
+import type { JobState, Platform, Target, TestCaseResult } from './job.js';
+
+export interface JobView {
+  job_id: string;
+  org_id: string;
+  app_version_id: string;
+  test_path: string;
+  priority: number;
+  target: Target;
+  platform: Platform;
+  status: JobState;
+  /** Attempts made so far (an attempt is one assignment to a slot). */
+  attempts: number;
+  max_attempts: number;
+  attempt_id: string | null;
+  agent_id: string | null;
+  slot_id: string | null;
+  created_at: string;
+  updated_at: string;
+  assigned_at: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  duration_ms: number | null;
+  /** True when the current/last attempt had to install the build; null before it started. */
+  installed_build: boolean | null;
+  error: { reason: string; message: string } | null;
+  test_cases: TestCaseResult[];
+  video: { url: string; platform: string | null; timestamp: string | null } | null;
+  video_note: string | null;
+  /** Why a queued job is waiting (present only while queued). */
+  waiting_reason: string | null;
+}
+
+export interface JobList {
+  jobs: JobView[];
+  /** Pass as `cursor` to get the next page; null on the last page. */
+  next_cursor: string | null;
+}
+
+export interface SlotView {
+  slot_id: string;
+  target: Target;
+  platform: Platform;
+  device_name: string;
+  endpoint: string;
+  installed_app_version_id: string | null;
+  state: 'idle' | 'busy' | 'offline';
+  job_id: string | null;
+  /** Builds installed on this slot since the agent connected. */
+  installs: number;
+}
+
+export interface AgentView {
+  agent_id: string;
+  name: string;
+  version: string;
+  connected: boolean;
+  connected_at: string;
+  last_seen_at: string;
+  slots: SlotView[];
+}
+
+export interface SubmitReply {
+  job_id: string;
+  status: 'queued';
+}
+
+export interface Health {
+  ok: boolean;
+  version: string;
+  database: 'sqlite' | 'mysql';
+  agents: number;
+  queued: number;
+}

@@ -1,0 +1,6 @@
+/** The wire contract shared by coordinator, agent and CLI. Nothing else lives here. */
+export * from './errors.js';
+export * from './job.js';
+export * from './protocol.js';
+export * from './api.js';
+export { VERSION } from './version.js';
