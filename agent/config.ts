@@ -127,7 +127,8 @@ const slotFromJson = (s: SlotJson): SlotConfig => ({
  * @example const fileConfig = await loadAgentConfig('examples/lab.json'); // { projectDir: '/…/examples/appwright-project', slots: [...] }
  */
 export async function loadAgentConfig(file: string): Promise<Partial<AgentOptions>> {
-  const shown = relative(process.cwd(), file) || file;
+  const rel = relative(process.cwd(), resolve(file));
+  const shown = rel && !rel.startsWith('..') ? rel : resolve(file);
   let raw: string;
   try {
     raw = await readFile(file, 'utf8');

@@ -356,7 +356,9 @@ function report(e: unknown, command: Command | undefined): number {
     err(`qgjob: ${e.message.replace(/^\w/, (ch) => ch.toLowerCase())} (see ${help})`);
   } else if (e instanceof QgError) {
     err(`qgjob: ${e.message}`);
-    for (const l of fieldErrorLines(e.fields, (f) => FLAG_FOR_FIELD[f])) err(l);
+    // Field lines add what the reason line does not already say.
+    const extra = Object.fromEntries(Object.entries(e.fields ?? {}).filter(([, msg]) => !e.message.includes(msg)));
+    for (const l of fieldErrorLines(extra, (f) => FLAG_FOR_FIELD[f])) err(l);
   } else {
     err(`qgjob: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   }

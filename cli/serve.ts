@@ -4,7 +4,7 @@
  * first SIGINT/SIGTERM (a second one exits at once). Loaded only when one of them runs.
  */
 import { agentOptionsFromFlags, loadAgentConfig, type AgentFlags } from '../agent/config.js';
-import type { Agent, AgentOptions } from '../agent/options.js';
+import type { AgentOptions } from '../agent/options.js';
 import type { CoordinatorOptions } from '../coordinator/options.js';
 import { QgError } from '../shared/index.js';
 import { DEFAULT_COORDINATOR_URL } from './client.js';
@@ -32,7 +32,7 @@ export function coordinatorOptionsFrom(flags: CoordinatorFlags, env: NodeJS.Proc
     const n = /^\d+$/.test(port.trim()) ? Number(port) : NaN;
     if (!(n >= 0 && n <= 65535)) {
       const src = flags.port !== undefined ? '--port' : 'QGJOB_PORT';
-      throw new QgError('validation_failed', `${src} must be a port number from 0 to 65535, got "${port}"`, { port: 'must be an integer from 0 to 65535' });
+      throw new QgError('validation_failed', `${src} must be a port number from 0 to 65535, got "${port}"`);
     }
     opts.port = n;
   }
@@ -93,9 +93,7 @@ export async function agentOptionsFrom(flags: AgentCommandFlags, env: NodeJS.Pro
 /** `qgjob agent`: connects to the coordinator and serves the slots until a signal. */
 export async function runAgent(flags: AgentCommandFlags): Promise<number> {
   const opts = await agentOptionsFrom(flags);
-  // A computed specifier: agent/index.ts is written separately; its contract is agent/options.ts.
-  const agentModule = '../agent/index.js';
-  const { startAgent } = (await import(agentModule)) as { startAgent(o: AgentOptions): Promise<Agent> };
+  const { startAgent } = await import('../agent/index.js');
   const agent = await startAgent(opts);
   process.stdout.write(`qgjob agent ${agent.agentId} serving ${opts.slots.length} slot${opts.slots.length === 1 ? '' : 's'} for ${opts.url}\n`);
   await untilSignal('agent');
