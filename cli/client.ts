@@ -98,7 +98,7 @@ export class QgClient {
     return this.request<JobView>('POST', `/api/v1/jobs/${encodeURIComponent(jobId)}/cancel`);
   }
 
-  /** `GET /api/v1/agents`: every known agent with its slots. */
+  /** `GET /api/v1/agents`: every known agent with its slots (the API's `{ agents }`, unwrapped). */
   async agents(): Promise<AgentView[]> {
     const body = await this.request<{ agents: AgentView[] }>('GET', '/api/v1/agents');
     return body.agents;

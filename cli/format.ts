@@ -47,6 +47,7 @@ export function formatAge(iso: string | null | undefined, nowMs: number = Date.n
 }
 
 const firstLine = (s: string | null | undefined): string => (s ?? '').split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+const shorten = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /** Test cases that count as failures in the result line. */
@@ -60,7 +61,8 @@ const isFailure = (t: TestCaseResult) => t.status === 'failed' || t.status === '
 export function resultLine(job: JobView, c: Paint = plain): string {
   const parts: string[] = [];
   const tests = job.test_cases.length ? plural(job.test_cases.length, 'test') : null;
-  const video = job.video?.url ? `video: ${job.video.url}` : job.video_note ? `no video: ${job.video_note}` : null;
+  // The note can be a long driver message: the result line keeps its gist, `qgjob status` shows it whole.
+  const video = job.video?.url ? `video: ${job.video.url}` : job.video_note ? c.dim(`no video (${shorten(firstLine(job.video_note), 60)})`) : null;
   switch (job.status) {
     case 'passed':
       parts.push(c.green('✔ passed'));
@@ -152,8 +154,6 @@ export function table(header: readonly string[], rows: readonly (readonly string
       .trimEnd();
   return [c.dim(line(header)), ...rows.map(line)];
 }
-
-const shorten = (s: string, max: number) => (s.length <= max ? s : `${s.slice(0, max - 1)}…`);
 
 const statusColour = (status: string, c: Paint) =>
   status === 'passed' ? c.green(status) : status === 'failed' || status === 'error' || status === 'timed_out' ? c.red(status) : status === 'cancelled' ? c.yellow(status) : status;

@@ -24,6 +24,11 @@ export interface JobView {
   duration_ms: number | null;
   /** True when the current/last attempt had to install the build; null before it started. */
   installed_build: boolean | null;
+  /**
+   * Why the job did not pass: `test_failed` with the first failure's message when it `failed`; the
+   * infrastructure reason (e.g. `agent_lost`, `runner_error`) when it ended in `error` or is being
+   * retried after one; null otherwise.
+   */
   error: { reason: string; message: string } | null;
   test_cases: TestCaseResult[];
   video: { url: string; platform: string | null; timestamp: string | null } | null;

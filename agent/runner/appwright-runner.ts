@@ -3,14 +3,17 @@
  * already holds, and turns Playwright's JSON report into qgjob test-case results.
  *
  * Route (checked end to end against Appium 3 + the fake driver, appwright 0.1.1, @playwright/test 1.59.1):
- * - A wrapper config `qg.config.mjs` is generated in the attempt's `workDir`, never in the user's
- *   project. It imports `qg-provider.cjs` FIRST (so its `Module._load` hook is in place before
- *   appwright loads), then the user's `appwright.config.ts` by absolute file URL. Importing a `.ts`
- *   config from an `.mjs` outside the project works because Playwright registers its ESM loader
- *   (which compiles TypeScript) before it loads any config, on Node >= 18.19. Playwright re-loads
- *   the config in every worker, so the patch reaches the workers without NODE_OPTIONS.
- * - Order matters: with the user config imported first, appwright's providers are already loaded
- *   and the lazy hook never fires; qg-provider.cjs then patches the cached module in place.
+ * - A wrapper config is generated in the attempt's `workDir`, never in the user's project. It
+ *   loads `qg-provider.cjs` FIRST, then the user's `appwright.config.*` by absolute path. Playwright
+ *   re-loads the config in every worker, so the patch reaches the workers without NODE_OPTIONS.
+ * - Verified: a wrapper outside the project CAN import a `.ts` user config by absolute path,
+ *   because Playwright installs its TypeScript transform (require hook + ESM loader) before it
+ *   loads any config. But the wrapper must match the user config's module kind: for an ESM
+ *   project ("type": "module", or .mts/.mjs) it is `qg.config.mjs` with `import`; otherwise
+ *   `qg.config.cjs` with `require`. An `.mjs` wrapper importing a CommonJS-typed `.ts` config
+ *   fails with "Cannot use import statement outside a module".
+ * - Order matters: if the user config loads first, appwright's providers are already loaded and
+ *   the lazy `Module._load` hook never fires; qg-provider.cjs then patches the cached module.
  * - The wrapper keeps one project (named like the session's platform, else the one whose
  *   `use.platform` matches, else the first), forces one worker and no retries, drops appwright's
  *   globalSetup (it would check for an Android SDK and an .apk), makes testDir absolute against
@@ -225,7 +228,10 @@ function childEnv(opts: RunSpecOptions): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Calls `onLine` per complete line; keeps the partial tail until more data or the end. */
+/** Longest partial line kept before it is passed on anyway (chars): a spec writing without newlines must not grow memory. */
+const MAX_LINE_CHARS = 64 * 1024;
+
+/** Calls `emit` per complete line; keeps the partial tail until more data or the end. */
 function lineSplitter(emit: (line: string) => void): { push(chunk: string): void; end(): void } {
   let buf = '';
   return {
@@ -235,6 +241,10 @@ function lineSplitter(emit: (line: string) => void): { push(chunk: string): void
       while ((nl = buf.indexOf('\n')) >= 0) {
         emit(buf.slice(0, nl).replace(/\r$/, ''));
         buf = buf.slice(nl + 1);
+      }
+      if (buf.length > MAX_LINE_CHARS) {
+        emit(buf);
+        buf = '';
       }
     },
     end() {
@@ -321,6 +331,7 @@ export async function runAppwrightSpec(opts: RunSpecOptions): Promise<SpecResult
     killTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), opts.killGraceMs ?? 5000);
   };
   opts.signal?.addEventListener('abort', onAbort, { once: true });
+  if (opts.signal?.aborted) onAbort(); // aborted during the pre-check or the spawn: no event will come
 
   const { code, signal, spawnError } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>(
     (done) => {

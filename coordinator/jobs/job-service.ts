@@ -223,8 +223,8 @@ export class JobService {
         {
           finishedAtMs: now,
           durationMs: p.duration_ms,
-          errorReason: null,
-          errorMessage: p.outcome === 'failed' ? p.error_message : null,
+          errorReason: p.outcome === 'failed' ? 'test_failed' : null,
+          errorMessage: p.outcome === 'failed' ? (p.error_message ?? 'the test failed') : null,
           videoNote: p.video ? null : p.video_note,
         },
         p.outcome === 'failed' ? p.error_message : null,
