@@ -12,7 +12,7 @@ import { JobSpec, JobState, JOB_STATES, QgError, VERSION, fieldErrors, type Fiel
 import { positionals, rawOption } from './argv.js';
 import { DEFAULT_COORDINATOR_URL, QgClient, type JobFilter } from './client.js';
 import { EXIT, exitCodeForError, exitCodeForJob, isCacError } from './exit-codes.js';
-import { fieldErrorLines, paintFor } from './format.js';
+import { agentLines, fieldErrorLines, jobDetails, jobTable, paintFor, resultLine, testCaseLines } from './format.js';
 
 export { DEFAULT_COORDINATOR_URL, QgClient, watchJob, type JobFilter, type QgClientOptions, type WatchOptions } from './client.js';
 export { EXIT, exitCodeForError, exitCodeForJob, type ExitCode } from './exit-codes.js';
@@ -139,7 +139,6 @@ async function follow(ctx: Ctx, url: string, jobId: string, show: 'logs' | 'stat
   if (json) {
     printJson(job);
   } else {
-    const { resultLine, testCaseLines } = await import('./format.js');
     const c = paintFor(process.stdout);
     out(resultLine(job, c));
     for (const l of testCaseLines(job.test_cases, c)) out(l);
@@ -154,7 +153,6 @@ async function status(ctx: Ctx): Promise<number> {
   const job = await client.getJob(jobId);
   if (bool(ctx, 'json')) printJson(job);
   else {
-    const { jobDetails } = await import('./format.js');
     for (const l of jobDetails(job, paintFor(process.stdout))) out(l);
   }
   return EXIT.OK;
@@ -198,7 +196,6 @@ async function list(ctx: Ctx): Promise<number> {
     printJson(page);
     return EXIT.OK;
   }
-  const { jobTable } = await import('./format.js');
   const c = paintFor(process.stdout);
   if (page.jobs.length === 0) err(paintFor(process.stderr).dim('no jobs match'));
   else for (const l of jobTable(page.jobs, c)) out(l);
@@ -210,7 +207,6 @@ async function agents(ctx: Ctx): Promise<number> {
   const list = await clientFor(ctx).agents();
   if (bool(ctx, 'json')) printJson({ agents: list });
   else {
-    const { agentLines } = await import('./format.js');
     for (const l of agentLines(list, paintFor(process.stdout))) out(l);
   }
   return EXIT.OK;
@@ -294,7 +290,7 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
       .option('--org-id <id>', 'Only this organization')
       .option('--status <status>', `Only jobs in this state: ${JOB_STATES.join(' | ')}`)
       .option('--app-version-id <id>', 'Only this app build')
-      .option('--limit <n>', 'Page size (default: the coordinator’s, 50)')
+      .option('--limit <n>', 'Page size, 1 to 200 (default: 50)')
       .option('--cursor <cursor>', 'Next page: the cursor printed after the previous page')
       .option('--json', 'Print the page as one JSON document: {jobs, next_cursor}')
       .option('--url <url>', URL_HELP)

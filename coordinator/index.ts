@@ -11,6 +11,7 @@ import {
   type AgentToCoordinator,
   type CoordinatorToAgent,
   type CoordinatorToWatcher,
+  QgError,
   WATCH_NAMESPACE,
   type WatcherToCoordinator,
 } from '../shared/index.js';
@@ -26,6 +27,15 @@ import { VERSION } from '../shared/index.js';
 
 export type { Coordinator, CoordinatorOptions } from './options.js';
 
+function msFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v.trim()) || Number(v) <= 0) {
+    throw new QgError('validation_failed', `${name} must be a whole number of milliseconds above 0, got "${v}"`, { [name]: 'must be a positive integer (ms)' });
+  }
+  return Number(v);
+}
+
 /** Resolves options against the environment and the defaults documented in options.ts. */
 export function resolveCoordinatorOptions(opts: CoordinatorOptions, env: NodeJS.ProcessEnv = process.env) {
   const dataDir = opts.dataDir ?? env.QGJOB_DATA_DIR ?? '.qgjob';
@@ -34,9 +44,9 @@ export function resolveCoordinatorOptions(opts: CoordinatorOptions, env: NodeJS.
     port: opts.port ?? (env.QGJOB_PORT ? Number(env.QGJOB_PORT) : 8080),
     databaseUrl: opts.databaseUrl ?? env.DATABASE_URL ?? `sqlite:${join(dataDir, 'qgjob.sqlite')}`,
     dataDir,
-    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 5000,
-    leaseMs: opts.leaseMs ?? 15000,
-    assignAckTimeoutMs: opts.assignAckTimeoutMs ?? 10000,
+    heartbeatIntervalMs: opts.heartbeatIntervalMs ?? msFromEnv(env, 'QGJOB_HEARTBEAT_MS') ?? 5000,
+    leaseMs: opts.leaseMs ?? msFromEnv(env, 'QGJOB_LEASE_MS') ?? 15000,
+    assignAckTimeoutMs: opts.assignAckTimeoutMs ?? msFromEnv(env, 'QGJOB_ASSIGN_ACK_TIMEOUT_MS') ?? 10000,
     log: opts.log ?? ((line: string) => process.stderr.write(`[coordinator] ${line}\n`)),
   };
 }

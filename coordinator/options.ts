@@ -11,11 +11,11 @@ export interface CoordinatorOptions {
   databaseUrl?: string;
   /** Folder for the embedded database and other local state. Default `.qgjob` (env QGJOB_DATA_DIR). */
   dataDir?: string;
-  /** How often agents send heartbeats. Default 5000. */
+  /** How often agents send heartbeats. Default 5000 (env QGJOB_HEARTBEAT_MS). */
   heartbeatIntervalMs?: number;
-  /** An attempt's lease: lost when no heartbeat renews it for this long. Default 15000. */
+  /** An attempt's lease: lost when no heartbeat renews it for this long. Default 15000 (env QGJOB_LEASE_MS). */
   leaseMs?: number;
-  /** An assignment not acknowledged by the agent within this time is taken back. Default 10000. */
+  /** An assignment not acknowledged by the agent within this time is taken back. Default 10000 (env QGJOB_ASSIGN_ACK_TIMEOUT_MS). */
   assignAckTimeoutMs?: number;
   /** Where operational log lines go. Default: stderr. */
   log?: (line: string) => void;

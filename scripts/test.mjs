@@ -7,6 +7,13 @@ import { fileURLToPath } from 'node:url';
 const bin = fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url)); // uvu's exports map hides bin.js
 const args = ['--import', 'tsx', bin, process.argv[2] ?? 'tests', ...process.argv.slice(3)];
 const child = spawn(process.execPath, args, { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });
+// A hung test must not hold CI for its whole time limit: stop the run after QGJOB_TEST_TIMEOUT_S.
+const limitS = Number(process.env.QGJOB_TEST_TIMEOUT_S ?? 1200);
+const watchdog = setTimeout(() => {
+  console.error(`\ntest run exceeded ${limitS} s: stopping it`);
+  child.kill('SIGKILL');
+}, limitS * 1000);
+watchdog.unref();
 let out = '';
 child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
 child.on('close', (code) => {

@@ -98,14 +98,17 @@ export function nextState(from: JobState, move: JobMove): JobState {
 export const canMove = (from: JobState, move: JobMove): boolean =>
   (TRANSITIONS[move].from as readonly JobState[]).includes(from);
 
-/** Why a job ended in `error`: infrastructure, never the test itself. */
+/**
+ * Why an attempt broke (infrastructure, never the test itself); shown as `error.reason` while the
+ * job is retried and when it ends in `error`. A job that `failed` has the reason `test_failed`.
+ */
 export const ERROR_REASONS = [
-  'agent_lost',
-  'assignment_unacknowledged',
-  'session_failed',
-  'runner_crashed',
-  'attempts_exhausted',
+  'agent_lost', // the agent disconnected or stopped renewing the attempt's lease
+  'assignment_unacknowledged', // the agent did not acknowledge the assignment in time
+  'assignment_refused', // the agent refused the assignment (e.g. its slot was busy)
+  'runner_error', // the agent could not run the spec (device session, Playwright, missing build)
 ] as const;
+export type ErrorReason = (typeof ERROR_REASONS)[number];
 
 export const TEST_CASE_STATUSES = ['passed', 'failed', 'skipped', 'timedOut', 'interrupted'] as const;
 export const TestCaseStatus = z.enum(TEST_CASE_STATUSES);

@@ -13,8 +13,8 @@ export async function startRecording(session: DeviceSession): Promise<Recording>
     await command(session.endpoint, 'POST', `/session/${session.sessionId}/appium/start_recording_screen`, { options: {} });
     return { started: true };
   } catch (err) {
-    const why = err instanceof WebDriverError ? `${err.code}: ${err.message}` : String(err);
-    return { started: false, note: `the device's driver cannot record the screen (${why.slice(0, 300)})` };
+    const why = err instanceof WebDriverError ? err.code : String(err).slice(0, 200);
+    return { started: false, note: `the device's driver cannot record the screen (${why})` };
   }
 }
 

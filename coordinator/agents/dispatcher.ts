@@ -4,7 +4,7 @@
  * It also holds the attempts' leases: a lease is renewed by the agent's heartbeats and, when it
  * runs out, the attempt is lost and the job runs again elsewhere (or ends in `error`).
  */
-import type { Assignment, Target, Platform } from '../../shared/index.js';
+import type { Assignment, ErrorReason, Platform, Target } from '../../shared/index.js';
 import { explainWait, planAssignments, type Decision } from '../scheduler/index.js';
 import type { JobService } from '../jobs/job-service.js';
 import type { Fleet } from './fleet.js';
@@ -99,7 +99,7 @@ export class Dispatcher {
     };
     const socket = agent.socket;
     let refusal: string | null = null;
-    let reason = 'assignment_refused';
+    let reason: ErrorReason = 'assignment_refused';
     if (!socket) {
       refusal = 'the agent disconnected before the assignment was sent';
       reason = 'agent_lost';

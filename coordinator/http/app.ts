@@ -39,7 +39,7 @@ const ListQuery = z
     status: z.enum(JOB_STATES, { error: `status must be one of ${JOB_STATES.join(', ')}` }).optional(),
     app_version_id: z.string().min(1).max(255).optional(),
     limit: z.coerce.number({ error: 'limit must be a number' }).int('limit must be an integer').min(1, 'limit must be at least 1').max(200, 'limit must be at most 200').default(50),
-    cursor: z.string().min(1).max(64).optional(),
+    cursor: z.string().regex(/^job_[0-9A-Z]{26}$/, 'cursor must be the next_cursor of a previous page').optional(),
   })
   .strict();
 

@@ -4,6 +4,7 @@
  * service keeps the unfinished jobs (an index rebuilt from the store at start-up) and the queues.
  */
 import {
+  type ErrorReason,
   type FinishedPayload,
   type JobEvent,
   type JobMove,
@@ -239,7 +240,7 @@ export class JobService {
    * An attempt was lost (lease expired, assignment not acknowledged, agent refused it): run the job
    * again while attempts remain (avoiding `slotKey`), else end it in `error`. False for a stale attempt.
    */
-  async attemptLost(jobId: string, attemptId: string, reason: string, message: string, slotKey: string | null): Promise<boolean> {
+  async attemptLost(jobId: string, attemptId: string, reason: ErrorReason, message: string, slotKey: string | null): Promise<boolean> {
     return this.withJob(jobId, async () => {
       const row = this.#active.get(jobId);
       if (!row || row.attemptId !== attemptId || (row.status !== 'assigned' && row.status !== 'running')) return false;
@@ -279,7 +280,7 @@ export class JobService {
     return { jobs, nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
   }
 
-  async #retryOrGiveUp(row: JobRow, reason: string, message: string, slotKey: string | null): Promise<boolean> {
+  async #retryOrGiveUp(row: JobRow, reason: ErrorReason, message: string, slotKey: string | null): Promise<boolean> {
     const decision = decideRetry(row);
     const avoid = slotKey && !row.avoidSlots.split(',').includes(slotKey) ? [row.avoidSlots, slotKey].filter(Boolean).join(',') : row.avoidSlots;
     if (decision.action === 'requeue') {

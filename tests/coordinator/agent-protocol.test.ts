@@ -153,7 +153,7 @@ test('an agent that goes silent loses its lease; the job runs again elsewhere, o
   await b.send('finished', finished(again, 'failed'));
   const job = await getJob(jobId);
   assert.is(job.status, 'failed');
-  assert.is(job.error, null);
+  assert.equal(job.error, { reason: 'test_failed', message: 'Error: boom' }, 'the earlier agent_lost reason gives way to the result');
 });
 
 test('an infrastructure error is retried up to max_attempts, then the job ends in error', async () => {
