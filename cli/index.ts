@@ -265,7 +265,7 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
       .option('--watch', 'Follow state changes until the job ends; exit with its result')
       .option('--json', 'Print the job as one JSON document')
       .option('--url <url>', URL_HELP)
-      .example((bin) => `  $ ${bin} status --job-id 01JD3Z8Q4W6V --watch`),
+      .example((bin) => `  $ ${bin} status --job-id job_01M89ECP7T3RV1B4F1E4X69QCB --watch`),
     status,
   );
   def(
@@ -273,7 +273,7 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
       .command('watch <jobId>', "Stream a job's log lines live, then its result; exit with the result")
       .option('--json', 'Log lines go to stderr; print the final job as one JSON document')
       .option('--url <url>', URL_HELP)
-      .example((bin) => `  $ ${bin} watch 01JD3Z8Q4W6V`),
+      .example((bin) => `  $ ${bin} watch job_01M89ECP7T3RV1B4F1E4X69QCB`),
     watch,
   );
   def(
@@ -281,7 +281,7 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
       .command('cancel <jobId>', 'Cancel a queued or running job')
       .option('--json', 'Print the cancelled job as one JSON document')
       .option('--url <url>', URL_HELP)
-      .example((bin) => `  $ ${bin} cancel 01JD3Z8Q4W6V`),
+      .example((bin) => `  $ ${bin} cancel job_01M89ECP7T3RV1B4F1E4X69QCB`),
     cancel,
   );
   def(
