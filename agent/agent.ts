@@ -2,7 +2,9 @@
  * The agent: connects to the coordinator's `/agents` namespace (reconnecting by itself), registers
  * its slots, renews its attempts' leases with heartbeats, takes the jobs pushed to it and runs each
  * on its slot's device: prepare the device session (install the build only if needed), run the
- * AppWright spec, stream its lines, report the result. Results are sent until acknowledged.
+ * AppWright spec, stream its lines, report the result. `started` and `finished` are sent until
+ * acknowledged; an attempt counts as running (in register and heartbeats) until its `finished`
+ * was acknowledged, so a result reached while disconnected is delivered, not lost.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
@@ -17,58 +19,67 @@ import {
   type CoordinatorToAgent,
   type FinishedPayload,
   type RunningAttempt,
+  type StartedPayload,
   VERSION,
 } from '../shared/index.js';
 import { DeviceSlot } from './device/device-slot.js';
 import { startRecording, stopRecording } from './device/recording.js';
 import { LogStreamer } from './log-streamer.js';
 import type { Agent, AgentOptions } from './options.js';
-import { runAppwrightSpec, type SpecResult } from './runner/appwright-runner.js';
+import { runAppwrightSpec } from './runner/appwright-runner.js';
 
 type AgentSocket = Socket<CoordinatorToAgent, AgentToCoordinator>;
 
-interface Running extends RunningAttempt {
+interface Attempt extends RunningAttempt {
   abort: AbortController;
+  /** True once the spec is over and only the `finished` message is left: the slot is free. */
+  finishing: boolean;
   done: Promise<void>;
 }
 
 const ACK_TIMEOUT_MS = 10_000;
+const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A default agent id: the host name (made id-safe) and a hash of the slots it serves. */
+function defaultAgentId(opts: AgentOptions): string {
+  const host = hostname().replace(/[^A-Za-z0-9._:@-]/g, '-').slice(0, 100) || 'agent';
+  const slots = opts.slots.map((s) => `${s.slotId}@${s.appiumUrl}`).join(',');
+  return `${host}-${createHash('sha1').update(slots).digest('hex').slice(0, 8)}`;
+}
 
 export class AgentProcess implements Agent {
   readonly agentId: string;
   readonly #slots = new Map<string, DeviceSlot>();
-  readonly #running = new Map<string, Running>();
+  readonly #attempts = new Map<string, Attempt>();
   readonly #socket: AgentSocket;
   readonly #workDir: string;
   readonly #log: (line: string) => void;
   #heartbeat: NodeJS.Timeout | null = null;
   #closed = false;
-  #registered: Promise<void>;
+  #registered = false;
+  readonly #ready: Promise<void>;
 
   constructor(private readonly opts: AgentOptions) {
     this.#log = opts.log ?? ((line) => process.stderr.write(`[agent] ${line}\n`));
     this.#workDir = resolve(opts.workDir ?? join('.qgjob', 'agent'));
     for (const s of opts.slots) this.#slots.set(s.slotId, new DeviceSlot(s, opts.apps));
-    this.agentId =
-      opts.agentId ??
-      `${hostname()}-${createHash('sha1')
-        .update(opts.slots.map((s) => `${s.slotId}@${s.appiumUrl}`).join(','))
-        .digest('hex')
-        .slice(0, 8)}`;
+    this.agentId = opts.agentId ?? defaultAgentId(opts);
     this.#socket = io(new URL(AGENTS_NAMESPACE, opts.url).href, {
       transports: ['websocket'],
       reconnection: true,
       reconnectionDelay: 250,
       reconnectionDelayMax: 5000,
     });
-    let registered!: () => void;
-    this.#registered = new Promise((r) => (registered = r));
-    this.#socket.on('connect', () => {
-      this.#register().then(registered, (err: unknown) => this.#log(`register failed: ${(err as Error).message}; retrying on reconnect`));
-    });
+    let ready!: () => void;
+    this.#ready = new Promise((r) => (ready = r));
+    this.#socket.on('connect', () => void this.#registerWhileConnected().then(ready));
     this.#socket.on('connect_error', (err) => this.#log(`cannot reach the coordinator at ${opts.url}: ${err.message}; retrying`));
     this.#socket.on('disconnect', (reason) => {
-      if (!this.#closed) this.#log(`disconnected from the coordinator (${reason}); reconnecting`);
+      this.#registered = false;
+      if (this.#closed) return;
+      this.#log(`disconnected from the coordinator (${reason}); reconnecting`);
+      // After a server-side disconnect socket.io-client does not reconnect by itself.
+      if (reason === 'io server disconnect') setTimeout(() => !this.#closed && this.#socket.connect(), 250);
     });
     this.#socket.on('assign', (a, ack) => ack(this.#accept(a)));
     this.#socket.on('cancel', (c) => this.#stop(c.attempt_id, `cancelled by the coordinator: ${c.reason}`));
@@ -76,21 +87,38 @@ export class AgentProcess implements Agent {
 
   /** Resolves once the coordinator accepted the agent's first registration. */
   ready(): Promise<void> {
-    return this.#registered;
+    return this.#ready;
   }
 
+  /** Stops taking jobs, stops running specs (each still reports), ends device sessions, disconnects. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#heartbeat) clearInterval(this.#heartbeat);
-    for (const r of this.#running.values()) r.abort.abort(new Error('the agent is shutting down'));
-    await Promise.allSettled([...this.#running.values()].map((r) => r.done));
+    for (const a of this.#attempts.values()) a.abort.abort(new Error('the agent is shutting down'));
+    const all = Promise.allSettled([...this.#attempts.values()].map((a) => a.done));
+    await Promise.race([all, wait(ACK_TIMEOUT_MS)]);
     this.#socket.close();
     await Promise.allSettled([...this.#slots.values()].map((s) => s.release()));
   }
 
   #runningList(): RunningAttempt[] {
-    return [...this.#running.values()].map(({ job_id, attempt_id, slot_id }) => ({ job_id, attempt_id, slot_id }));
+    return [...this.#attempts.values()].map(({ job_id, attempt_id, slot_id }) => ({ job_id, attempt_id, slot_id }));
+  }
+
+  /** Registers, retrying with backoff for as long as this connection lasts. */
+  async #registerWhileConnected(): Promise<void> {
+    let pause = 250;
+    while (this.#socket.connected && !this.#closed && !this.#registered) {
+      try {
+        await this.#register();
+        return;
+      } catch (err) {
+        this.#log(`register failed: ${(err as Error).message}; retrying in ${pause} ms`);
+        await wait(pause);
+        pause = Math.min(pause * 2, 5000);
+      }
+    }
   }
 
   async #register(): Promise<void> {
@@ -109,6 +137,8 @@ export class AgentProcess implements Agent {
       running: this.#runningList(),
     });
     if (!reply.ok) throw new Error(`${reply.error.code}: ${reply.error.message}`);
+    if (this.#closed) return;
+    this.#registered = true;
     for (const id of reply.cancel_attempts) this.#stop(id, 'the coordinator no longer considers this attempt current');
     this.#log(`registered as ${this.agentId} with ${this.#slots.size} slot(s) at ${this.opts.url}`);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
@@ -116,7 +146,7 @@ export class AgentProcess implements Agent {
   }
 
   #beat(): void {
-    if (!this.#socket.connected) return;
+    if (!this.#socket.connected || !this.#registered) return;
     this.#socket
       .timeout(ACK_TIMEOUT_MS)
       .emitWithAck('heartbeat', { running: this.#runningList() })
@@ -131,76 +161,91 @@ export class AgentProcess implements Agent {
   #accept(a: Assignment): Ack {
     const slot = this.#slots.get(a.slot_id);
     if (!slot) return { ok: false, error: { code: 'unknown_agent', message: `this agent has no slot ${a.slot_id}` } };
-    if ([...this.#running.values()].some((r) => r.slot_id === a.slot_id)) {
+    if (this.#closed) return { ok: false, error: { code: 'illegal_transition', message: 'the agent is shutting down' } };
+    if (this.#attempts.has(a.attempt_id)) return { ok: true }; // a resent assignment: already taken
+    if ([...this.#attempts.values()].some((r) => r.slot_id === a.slot_id && !r.finishing)) {
       return { ok: false, error: { code: 'illegal_transition', message: `slot ${a.slot_id} is busy` } };
     }
-    if (this.#closed) return { ok: false, error: { code: 'illegal_transition', message: 'the agent is shutting down' } };
-    const abort = new AbortController();
-    const entry = { job_id: a.job_id, attempt_id: a.attempt_id, slot_id: a.slot_id, abort } as Running;
-    entry.done = this.#run(a, slot, abort.signal)
+    const attempt = { job_id: a.job_id, attempt_id: a.attempt_id, slot_id: a.slot_id, abort: new AbortController(), finishing: false } as Attempt;
+    attempt.done = this.#run(a, slot, attempt)
       .catch((err: unknown) => this.#log(`attempt ${a.attempt_id} crashed: ${(err as Error).stack ?? String(err)}`))
-      .finally(() => this.#running.delete(a.attempt_id));
-    this.#running.set(a.attempt_id, entry);
+      .finally(() => this.#attempts.delete(a.attempt_id));
+    this.#attempts.set(a.attempt_id, attempt);
     return { ok: true };
   }
 
   #stop(attemptId: string, why: string): void {
-    const r = this.#running.get(attemptId);
-    if (r && !r.abort.signal.aborted) {
+    const a = this.#attempts.get(attemptId);
+    if (a && !a.abort.signal.aborted && !a.finishing) {
       this.#log(`stopping attempt ${attemptId}: ${why}`);
-      r.abort.abort(new Error(why));
+      a.abort.abort(new Error(why));
     }
   }
 
-  /** Sends a message until the coordinator acknowledges it; 'stale' when it refuses the attempt. */
-  async #deliver<E extends 'started' | 'finished'>(event: E, payload: Parameters<AgentToCoordinator[E]>[0], signal?: AbortSignal): Promise<'ok' | 'stale'> {
-    let wait = 200;
+  /** Sends `started` or `finished` until the coordinator acknowledges it; 'stale' when it refuses the attempt. */
+  async #deliver(event: 'started', payload: StartedPayload, abort?: AbortSignal): Promise<'ok' | 'stale'>;
+  async #deliver(event: 'finished', payload: FinishedPayload): Promise<'ok' | 'stale'>;
+  async #deliver(event: 'started' | 'finished', payload: StartedPayload | FinishedPayload, abort?: AbortSignal): Promise<'ok' | 'stale'> {
+    let pause = 200;
     for (;;) {
-      if (this.#closed && event === 'started') return 'stale';
       try {
         const s = this.#socket.timeout(ACK_TIMEOUT_MS);
         const reply: Ack =
-          event === 'started'
-            ? await s.emitWithAck('started', payload as Parameters<AgentToCoordinator['started']>[0])
-            : await s.emitWithAck('finished', payload as Parameters<AgentToCoordinator['finished']>[0]);
+          event === 'started' ? await s.emitWithAck('started', payload as StartedPayload) : await s.emitWithAck('finished', payload as FinishedPayload);
         if (reply.ok) return 'ok';
-        if (reply.error.code === 'stale_attempt') return 'stale';
+        if (reply.error.code === 'stale_attempt' || reply.error.code === 'validation_failed') {
+          if (reply.error.code === 'validation_failed') this.#log(`coordinator refused ${event} as invalid: ${reply.error.message}`);
+          return 'stale';
+        }
         this.#log(`coordinator refused ${event}: ${reply.error.code}: ${reply.error.message}; retrying`);
       } catch {
         // no acknowledgement (disconnected or slow): send again after a pause
       }
-      if (signal?.aborted && event === 'started') return 'stale';
-      if (this.#closed) return 'stale';
-      await new Promise((r) => setTimeout(r, wait));
-      wait = Math.min(wait * 2, 5000);
+      if (this.#closed || abort?.aborted) return 'stale';
+      await wait(pause);
+      pause = Math.min(pause * 2, 5000);
     }
   }
 
-  async #run(a: Assignment, slot: DeviceSlot, signal: AbortSignal): Promise<void> {
-    const started = Date.now();
+  #reportSlot(slot: DeviceSlot): void {
+    if (!this.#socket.connected || !this.#registered) return; // the next register carries it
+    this.#socket
+      .timeout(ACK_TIMEOUT_MS)
+      .emitWithAck('slot_update', { slot_id: slot.config.slotId, installed_app_version_id: slot.installedAppVersionId })
+      .catch(() => undefined);
+  }
+
+  async #run(a: Assignment, slot: DeviceSlot, attempt: Attempt): Promise<void> {
+    const signal = attempt.abort.signal;
+    const startedAt = Date.now();
     const streamer = new LogStreamer(a.job_id, a.attempt_id, async (chunk) => {
+      if (this.#closed && signal.aborted) return 'stale';
       try {
         const reply = await this.#socket.timeout(ACK_TIMEOUT_MS).emitWithAck('log', chunk);
-        return reply.ok ? 'ok' : reply.error.code === 'stale_attempt' ? 'stale' : 'retry';
+        if (reply.ok) return 'ok';
+        return reply.error.code === 'stale_attempt' ? 'stale' : reply.error.code === 'validation_failed' ? 'invalid' : 'retry';
       } catch {
         return 'retry';
       }
     });
     const say = (line: string) => streamer.push('agent', line);
-    const finish = async (f: Omit<FinishedPayload, 'job_id' | 'attempt_id' | 'duration_ms' | 'log_chunks'>) => {
+    const report = async (f: Pick<FinishedPayload, 'outcome' | 'error_message' | 'test_cases' | 'video' | 'video_note'>) => {
+      if (signal.aborted) streamer.abandon();
       await streamer.close();
-      // The slot is free from here on: only the message is left to deliver.
-      this.#running.delete(a.attempt_id);
+      attempt.finishing = true; // the slot is free from here on: only the message is left to deliver
       const r = await this.#deliver('finished', {
         job_id: a.job_id,
         attempt_id: a.attempt_id,
-        duration_ms: Date.now() - started,
+        duration_ms: Date.now() - startedAt,
         log_chunks: streamer.chunks,
         ...f,
+        error_message: f.error_message?.slice(0, 20_000) ?? null,
+        test_cases: f.test_cases.slice(0, 1000).map((t) => ({ ...t, error_message: t.error_message?.slice(0, 4000) ?? null })),
       });
-      this.#log(`attempt ${a.attempt_id} ${f.outcome}${r === 'stale' ? ' (the coordinator had already moved on; result not stored)' : ''}`);
+      const lost = streamer.undelivered ? `; ${streamer.undelivered} log line(s) not delivered` : '';
+      this.#log(`attempt ${a.attempt_id} ${f.outcome}${r === 'stale' ? ' (the coordinator had moved on; result not stored)' : ''}${lost}`);
     };
-    const error = (message: string) => finish({ outcome: 'error', error_message: message, test_cases: [], video: null, video_note: null });
+    const error = (message: string) => report({ outcome: 'error', error_message: message, test_cases: [], video: null, video_note: null });
 
     this.#log(`running ${a.test_path} (job ${a.job_id}, attempt ${a.attempt}) on ${a.slot_id}`);
     let prepared;
@@ -208,20 +253,21 @@ export class AgentProcess implements Agent {
       prepared = await slot.prepare(a.app_version_id, say);
     } catch (err) {
       await slot.release();
+      this.#reportSlot(slot);
       return error(`could not prepare the device on ${a.slot_id}: ${(err as Error).message}`);
     }
     const install = prepared.install ? { app_version_id: prepared.install.appVersionId, duration_ms: prepared.install.durationMs } : null;
     if ((await this.#deliver('started', { job_id: a.job_id, attempt_id: a.attempt_id, install }, signal)) === 'stale') {
       streamer.abandon();
+      if (install) this.#reportSlot(slot); // the install happened even though the coordinator did not record it
       return;
     }
 
     const workDir = join(this.#workDir, 'attempts', a.attempt_id.replace(/[^A-Za-z0-9._-]/g, '_'));
-    await mkdir(workDir, { recursive: true });
-    const recording = await startRecording(prepared.session);
-    let result: SpecResult;
     try {
-      result = await runAppwrightSpec({
+      await mkdir(workDir, { recursive: true });
+      const recording = await startRecording(prepared.session);
+      const result = await runAppwrightSpec({
         projectDir: resolve(this.opts.projectDir),
         testPath: a.test_path,
         session: prepared.session,
@@ -230,38 +276,31 @@ export class AgentProcess implements Agent {
         onLine: (stream, text) => streamer.push(stream, text),
         signal,
       });
+      const video = await stopRecording(prepared.session, recording);
+      if (signal.aborted) {
+        const why = `stopped: ${(signal.reason as Error)?.message ?? 'aborted'}`;
+        say(why);
+        return await report({ outcome: 'error', error_message: why, test_cases: result.testCases, video: null, video_note: null });
+      }
+      if (result.outcome === 'error') {
+        // The spec could not run (dead session, broken project): start from a fresh session next time.
+        await slot.release();
+        this.#reportSlot(slot);
+      }
+      await report({
+        outcome: result.outcome,
+        error_message: result.errorMessage,
+        test_cases: result.testCases,
+        video: video.url ? { url: video.url, platform: a.platform } : null,
+        video_note: video.note,
+      });
+    } catch (err) {
+      // Our side broke after `started` (disk full, a bug): still report, so the job is retried now, not after a lease.
+      if (!attempt.finishing) await error(`the agent failed while running the spec: ${(err as Error).message}`);
+      else throw err;
     } finally {
       await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
-    const video = await stopRecording(prepared.session, recording);
-    if (signal.aborted) {
-      say(`stopped: ${(signal.reason as Error)?.message ?? 'aborted'}`);
-      streamer.abandon();
-      this.#running.delete(a.attempt_id);
-      await this.#deliver('finished', {
-        job_id: a.job_id,
-        attempt_id: a.attempt_id,
-        outcome: 'error',
-        error_message: `stopped: ${(signal.reason as Error)?.message ?? 'aborted'}`,
-        test_cases: result.testCases,
-        duration_ms: Date.now() - started,
-        log_chunks: streamer.chunks,
-        video: null,
-        video_note: null,
-      });
-      return;
-    }
-    if (result.outcome === 'error') {
-      // The spec could not run (dead session, broken project): start from a fresh session next time.
-      await slot.release();
-    }
-    await finish({
-      outcome: result.outcome,
-      error_message: result.errorMessage,
-      test_cases: result.testCases,
-      video: video.url ? { url: video.url, platform: a.platform } : null,
-      video_note: video.note,
-    });
   }
 }
 

@@ -14,7 +14,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import { z } from 'zod';
-import { PLATFORMS, QgError, TARGETS, type FieldErrors } from '../shared/index.js';
+import { AGENT_ID_PATTERN, PLATFORMS, QgError, TARGETS, type FieldErrors } from '../shared/index.js';
 import type { AgentOptions, SlotConfig } from './options.js';
 
 /** `required` when absent, else `expected`: zod 4 passes the offending input to a function `error`. */
@@ -37,7 +37,7 @@ const capabilities = z.record(z.string(), z.unknown(), { error: need('must be a 
 
 const SlotJson = z
   .object({
-    id: text(),
+    id: text(128).regex(AGENT_ID_PATTERN, 'must be letters, digits or . _ : @ - (no / or spaces)'),
     target: z.enum(TARGETS, { error: need(`must be one of ${TARGETS.join(', ')}`) }),
     platform: z.enum(PLATFORMS, { error: need(`must be one of ${PLATFORMS.join(', ')}`) }),
     device_name: text(),
@@ -52,7 +52,7 @@ export const AgentConfigFile = z
   .object({
     url: httpUrl.optional(),
     name: text().optional(),
-    agent_id: text().optional(),
+    agent_id: text(128).regex(AGENT_ID_PATTERN, 'must be letters, digits or . _ : @ - (no / or spaces)').optional(),
     project: text(4096).optional(),
     apps: z.record(z.string().min(1, 'keys must not be empty'), text(4096), { error: need('must be an object: {"<app_version_id>" or "*": "<file>"}') }).optional(),
     slots: z
@@ -253,6 +253,9 @@ export function agentOptionsFromFlags(flags: AgentFlags, fileConfig: Partial<Age
 
   const apps = flags.app !== undefined ? { '*': resolvePath(process.cwd(), flags.app) } : (fileConfig.apps ?? {});
   const agentId = flags.agentId ?? fileConfig.agentId;
+  if (agentId !== undefined && !AGENT_ID_PATTERN.test(agentId)) {
+    throw usage(`--agent-id must be 1-128 letters, digits or . _ : @ - (no / or spaces), got "${agentId}"`, { agent_id: 'invalid characters' });
+  }
   const name = flags.name ?? fileConfig.name;
   const workDir = flags.workDir !== undefined ? resolve(flags.workDir) : fileConfig.workDir;
   return {

@@ -1,34 +1,39 @@
 /**
  * Cuts an attempt's log lines into chunks (`seq` from 0, no gap) and sends them in order, one at a
  * time, each acknowledged by the coordinator before the next. A chunk that got no acknowledgement
- * is sent again (the coordinator stores it once: it dedupes by attempt and seq). The streamer stops
- * when the coordinator says the attempt is stale; lines it could not deliver are counted.
+ * is sent again (the coordinator stores it once: it dedupes by attempt and seq). A chunk the
+ * coordinator refuses as invalid is not retried; the streamer stops when it says the attempt is
+ * stale. Lines that were never delivered are counted, never dropped silently.
  */
 import type { LogChunkPayload, LogLine } from '../shared/index.js';
 
-export type ChunkSender = (chunk: LogChunkPayload) => Promise<'ok' | 'stale' | 'retry'>;
+export type SendResult = 'ok' | 'stale' | 'invalid' | 'retry';
+export type ChunkSender = (chunk: LogChunkPayload) => Promise<SendResult>;
 
 export interface LogStreamerOptions {
   /** A chunk is cut at most this long after its first line (ms). Default 50. */
   flushMs?: number;
   /** …or when it has this many lines. Default 500. */
   maxLines?: number;
+  /** …or this many bytes of text. Default 256 KiB. */
+  maxChunkBytes?: number;
+  /** A longer line is cut to this many characters, with a marker saying so. Default 16 KiB. */
+  maxLineChars?: number;
   /** Wait before re-sending an unacknowledged chunk (ms), doubled up to 2 s. Default 100. */
   retryMs?: number;
 }
 
 export class LogStreamer {
   #pending: LogLine[] = [];
+  #pendingBytes = 0;
   #queue: LogChunkPayload[] = [];
   #seq = 0;
   #timer: NodeJS.Timeout | null = null;
   #sending: Promise<void> | null = null;
-  #stale = false;
-  /** Lines that were not delivered (the attempt went stale). */
+  #stopped = false;
+  /** Lines that were not delivered (refused as invalid, or the attempt went stale). */
   undelivered = 0;
-  readonly #flushMs: number;
-  readonly #maxLines: number;
-  readonly #retryMs: number;
+  readonly #o: Required<LogStreamerOptions>;
 
   constructor(
     private readonly jobId: string,
@@ -36,9 +41,7 @@ export class LogStreamer {
     private readonly send: ChunkSender,
     opts: LogStreamerOptions = {},
   ) {
-    this.#flushMs = opts.flushMs ?? 50;
-    this.#maxLines = opts.maxLines ?? 500;
-    this.#retryMs = opts.retryMs ?? 100;
+    this.#o = { flushMs: 50, maxLines: 500, maxChunkBytes: 256 * 1024, maxLineChars: 16 * 1024, retryMs: 100, ...opts };
   }
 
   /** Chunks cut so far. */
@@ -47,24 +50,27 @@ export class LogStreamer {
   }
 
   push(stream: LogLine['stream'], text: string): void {
-    if (this.#stale) {
+    if (this.#stopped) {
       this.undelivered++;
       return;
     }
-    this.#pending.push({ at_ms: Date.now(), stream, text });
-    if (this.#pending.length >= this.#maxLines) this.#cut();
-    else this.#timer ??= setTimeout(() => this.#cut(), this.#flushMs);
+    const max = this.#o.maxLineChars;
+    const line = text.length > max ? `${text.slice(0, max)} … [${text.length - max} more characters cut by the agent]` : text;
+    this.#pending.push({ at_ms: Date.now(), stream, text: line });
+    this.#pendingBytes += line.length;
+    if (this.#pending.length >= this.#o.maxLines || this.#pendingBytes >= this.#o.maxChunkBytes) this.#cut();
+    else this.#timer ??= setTimeout(() => this.#cut(), this.#o.flushMs);
   }
 
-  /** Sends what is left and resolves when every chunk was acknowledged (or the attempt went stale). */
+  /** Sends what is left and resolves when every chunk was acknowledged (or refused, or the attempt went stale). */
   async close(): Promise<void> {
     this.#cut();
     while (this.#sending) await this.#sending;
   }
 
-  /** Stops sending (the attempt was cancelled or lost); what is queued is counted as undelivered. */
+  /** Stops sending (the attempt was cancelled, lost, or the agent stops); what is queued is counted as undelivered. */
   abandon(): void {
-    this.#stale = true;
+    this.#stopped = true;
     this.#cut();
   }
 
@@ -74,35 +80,40 @@ export class LogStreamer {
     if (this.#pending.length === 0) return;
     const lines = this.#pending;
     this.#pending = [];
-    if (this.#stale) {
+    this.#pendingBytes = 0;
+    if (this.#stopped) {
       this.undelivered += lines.length;
       return;
     }
     this.#queue.push({ job_id: this.jobId, attempt_id: this.attemptId, seq: this.#seq++, lines });
+    this.#startDrain();
+  }
+
+  #startDrain(): void {
     this.#sending ??= this.#drain().finally(() => {
       this.#sending = null;
-      if (this.#queue.length && !this.#stale) this.#sending = this.#drain();
+      // A chunk queued between the end of the loop and here must not be stranded.
+      if (this.#queue.length) this.#startDrain();
     });
   }
 
   async #drain(): Promise<void> {
-    let wait = this.#retryMs;
+    let wait = this.#o.retryMs;
     while (this.#queue.length) {
-      if (this.#stale) {
-        for (const c of this.#queue) this.undelivered += c.lines.length;
-        this.#queue = [];
-        return;
-      }
       const chunk = this.#queue[0]!;
-      const r = await this.send(chunk);
-      if (r === 'ok') {
-        this.#queue.shift();
-        wait = this.#retryMs;
-      } else if (r === 'stale') {
-        this.#stale = true;
-      } else {
+      const r = this.#stopped ? 'stale' : await this.send(chunk);
+      if (r === 'retry') {
         await new Promise((resolve) => setTimeout(resolve, wait));
         wait = Math.min(wait * 2, 2000);
+        continue;
+      }
+      this.#queue.shift();
+      wait = this.#o.retryMs;
+      if (r === 'invalid') this.undelivered += chunk.lines.length;
+      if (r === 'stale') {
+        this.#stopped = true;
+        for (const c of [chunk, ...this.#queue]) this.undelivered += c.lines.length;
+        this.#queue = [];
       }
     }
   }

@@ -61,7 +61,9 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   const store = await JobStore.open(parseDatabaseUrl(o.databaseUrl));
 
   const httpServer = createServer();
-  const io = new Server(httpServer, { serveClient: false, pingInterval: o.heartbeatIntervalMs, pingTimeout: o.heartbeatIntervalMs * 2 });
+  // Liveness of attempts is the lease's job; Socket.IO's own pings keep their defaults. Messages are
+  // bounded by the schemas (a log chunk ≤ 256 KiB from our agent); 8 MiB leaves room and stops abuse.
+  const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: 8 * 1024 * 1024 });
   const watch = new WatchHub(io.of(WATCH_NAMESPACE) as import('socket.io').Namespace<WatcherToCoordinator, CoordinatorToWatcher>);
   const service = new JobService(store, watch, now);
   const fleet = new Fleet();

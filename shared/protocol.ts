@@ -15,12 +15,18 @@ export const WATCH_NAMESPACE = '/watch';
 export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: { code: ErrorCode; message: string } };
 
 const Id = z.string().min(1).max(255);
+/**
+ * Agent and slot ids: letters, digits and `. _ : @ -` (no `/`, which joins them into slot keys,
+ * and no spaces).
+ */
+export const AGENT_ID_PATTERN = /^[A-Za-z0-9._:@-]{1,128}$/;
+const AgentId = z.string().regex(AGENT_ID_PATTERN, 'must be 1-128 letters, digits or . _ : @ -');
 
 // ───────────────────────────── /agents ─────────────────────────────
 
 /** One place a job can run: a device (or emulator) behind an Appium endpoint, or a cloud session. */
 export const SlotInfo = z.object({
-  slot_id: Id,
+  slot_id: AgentId,
   target: Target,
   platform: Platform,
   device_name: z.string().max(255),
@@ -36,7 +42,7 @@ export const RunningAttempt = z.object({ job_id: Id, attempt_id: Id, slot_id: Id
 export type RunningAttempt = z.infer<typeof RunningAttempt>;
 
 export const RegisterPayload = z.object({
-  agent_id: Id,
+  agent_id: AgentId,
   name: z.string().min(1).max(255),
   version: z.string().max(64),
   slots: z.array(SlotInfo).min(1).max(1000),

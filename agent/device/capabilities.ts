@@ -16,7 +16,8 @@ export function capabilitiesFor(slot: SlotConfig, appPath: string): Record<strin
     'appium:fullReset': false,
     ...slot.capabilities,
     'appium:app': appPath,
-    // The agent keeps its session between jobs and checks it before each run; Appium must not expire it.
-    'appium:newCommandTimeout': 0,
+    // The agent keeps its session between jobs and checks it before each run. An hour of quiet ends an
+    // orphaned session (an agent killed with SIGKILL) without ending a working one.
+    'appium:newCommandTimeout': 3600,
   };
 }

@@ -69,39 +69,58 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
       agent.lastSeenMs = now();
       return agent;
     };
-    const slotOf = (a: AgentEntry, jobId: string, attemptId: string): SlotEntry | undefined =>
-      [...a.slots.values()].find((s) => s.attemptId === attemptId || s.jobId === jobId);
+    /** The agent's slot that holds `attemptId`; messages for attempts on no slot of this agent are stale. */
+    const slotOf = (a: AgentEntry, attemptId: string): SlotEntry => {
+      for (const s of a.slots.values()) if (s.attemptId === attemptId) return s;
+      throw new QgError('stale_attempt', `attempt ${attemptId} is not on any slot of this agent`);
+    };
 
     socket.on(
       'register',
       handle(log, async (raw) => {
         const p = parse(RegisterPayload, raw);
         const t = now();
-        const previous = fleet.agents.get(p.agent_id);
-        if (previous?.socket && previous.socket !== socket) previous.socket.disconnect(true);
         const slots = new Map<string, SlotEntry>();
         for (const info of p.slots) {
           if (slots.has(info.slot_id)) throw new QgError('validation_failed', `slot id ${info.slot_id} is declared twice`);
-          const key = slotKeyOf(p.agent_id, info.slot_id);
-          slots.set(info.slot_id, { key, agentId: p.agent_id, info, attemptId: null, jobId: null, installs: previous?.slots.get(info.slot_id)?.installs ?? 0 });
         }
-        // Reconcile: keep what the agent still runs and we still consider current; stop the rest.
-        const cancel = dispatcher.renew(p.agent_id, p.running);
+        const previous = fleet.agents.get(p.agent_id);
+        if (previous?.socket && previous.socket !== socket) previous.socket.disconnect(true);
+        for (const info of p.slots) {
+          const before = previous?.slots.get(info.slot_id);
+          // A slot keeps what the coordinator had on it (e.g. a dispatch in flight); what the agent
+          // reports below wins, and renew() frees what neither side holds any more.
+          slots.set(info.slot_id, {
+            key: slotKeyOf(p.agent_id, info.slot_id),
+            agentId: p.agent_id,
+            info,
+            attemptId: before?.attemptId ?? null,
+            jobId: before?.jobId ?? null,
+            installs: before?.installs ?? 0,
+          });
+        }
         for (const r of p.running) {
           const slot = slots.get(r.slot_id);
-          if (slot && !cancel.includes(r.attempt_id)) {
+          if (slot) {
             slot.attemptId = r.attempt_id;
             slot.jobId = r.job_id;
           }
         }
-        agent = { agentId: p.agent_id, name: p.name, version: p.version, socket, connectedAtMs: t, lastSeenMs: t, slots };
+        agent = { agentId: p.agent_id, name: p.name, version: p.version, socket, connectedAtMs: t, lastSeenMs: t, slots, lastRunning: new Set() };
         fleet.agents.set(p.agent_id, agent);
-        // Attempts we hold for this agent's slots that it no longer runs were lost (e.g. the agent restarted).
+        // Keep what the agent still runs and the coordinator still considers current; stop the rest.
+        const cancel = dispatcher.renew(p.agent_id, p.running);
+        // Attempts the coordinator holds for this agent that it no longer runs were lost (it restarted).
+        const reported = new Set(p.running.map((r) => r.attempt_id));
         for (const slot of slots.values()) {
-          const held = dispatcher.attemptOn(slot.key);
-          if (held && slot.attemptId !== held.attemptId) {
-            dispatcher.attemptEnded(held.attemptId);
-            await service.attemptLost(held.jobId, held.attemptId, 'agent_lost', `agent ${p.agent_id} came back without it`, slot.key);
+          for (const held of dispatcher.leasedOn(slot.key)) {
+            if (!reported.has(held.attemptId) && slot.attemptId !== `reserved:${held.jobId}`) {
+              if (slot.attemptId === held.attemptId) {
+                slot.attemptId = null;
+                slot.jobId = null;
+              }
+              await dispatcher.agentForgot(held.attemptId, `agent ${p.agent_id} came back without it`);
+            }
           }
         }
         log(`agent ${p.agent_id} (${p.name}) registered ${slots.size} slot(s)${p.running.length ? `, still running ${p.running.length}` : ''}`);
@@ -137,8 +156,7 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
       handle(log, async (raw) => {
         const a = requireAgent();
         const p = parse(StartedPayload, raw);
-        const slot = slotOf(a, p.job_id, p.attempt_id);
-        if (!slot) throw new QgError('stale_attempt', `attempt ${p.attempt_id} is not on any slot of this agent`);
+        const slot = slotOf(a, p.attempt_id);
         if (!(await service.start(p, slot.info.slot_id))) throw new QgError('stale_attempt', `attempt ${p.attempt_id} is no longer current`);
         if (p.install) {
           slot.installs++;
@@ -151,8 +169,9 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
     socket.on(
       'log',
       handle(log, async (raw) => {
-        requireAgent();
+        const a = requireAgent();
         const p = parse(LogChunkPayload, raw);
+        slotOf(a, p.attempt_id);
         const r = await service.log(p);
         if (r === 'stale') throw new QgError('stale_attempt', `attempt ${p.attempt_id} is no longer current; its log is not stored`);
         return { ok: true, seq: p.seq };
@@ -164,9 +183,10 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
       handle(log, async (raw) => {
         const a = requireAgent();
         const p = parse(FinishedPayload, raw);
-        const slot = slotOf(a, p.job_id, p.attempt_id);
-        const r = await service.finish(p, slot?.key ?? slotKeyOf(a.agentId, '?'));
-        dispatcher.attemptEnded(p.attempt_id);
+        const slot = slotOf(a, p.attempt_id);
+        const r = await service.finish(p, slot.key);
+        if (r === 'not_started') throw new QgError('illegal_transition', `attempt ${p.attempt_id} sent a test result before started`);
+        dispatcher.attemptEnded(p.attempt_id, slot.key);
         if (r === 'stale') throw new QgError('stale_attempt', `attempt ${p.attempt_id} is no longer current; its result is not stored`);
         return { ok: true };
       }),

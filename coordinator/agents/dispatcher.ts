@@ -1,13 +1,19 @@
 /**
  * The dispatcher: asks the pure scheduler which queued job goes to which free slot, makes each
  * decision an attempt (stored first), pushes it to the agent and waits for its acknowledgement.
- * It also holds the attempts' leases: a lease is renewed by the agent's heartbeats and, when it
- * runs out, the attempt is lost and the job runs again elsewhere (or ends in `error`).
+ * It also holds the attempts' leases: a lease is renewed by the agent's heartbeats while the job
+ * is still on that attempt and, when it runs out, the attempt is lost and the job runs again
+ * elsewhere (or ends in `error`).
+ *
+ * A slot holds an attempt from the decision until the agent is done with it: its `finished`
+ * (whatever the coordinator makes of it), or a heartbeat that no longer lists it once the
+ * coordinator holds no lease for it. So a slot is never handed a new job while its agent may still
+ * be stopping the old one.
  */
-import type { Assignment, ErrorReason, Platform, Target } from '../../shared/index.js';
+import type { Assignment, ErrorReason, Platform, RunningAttempt, Target } from '../../shared/index.js';
 import { explainWait, planAssignments, type Decision } from '../scheduler/index.js';
 import type { JobService } from '../jobs/job-service.js';
-import type { Fleet } from './fleet.js';
+import type { Fleet, SlotEntry } from './fleet.js';
 
 export interface DispatcherOptions {
   /** An attempt's lease (ms): lost when no heartbeat renews it for this long. */
@@ -21,6 +27,8 @@ interface Lease {
   slotKey: string;
   expiresAtMs: number;
 }
+
+const RESERVED = 'reserved:';
 
 export class Dispatcher {
   readonly #leases = new Map<string, Lease>();
@@ -49,7 +57,12 @@ export class Dispatcher {
     this.#scheduled = true;
     setImmediate(() => {
       this.#scheduled = false;
-      if (!this.#closed) this.#round();
+      if (this.#closed) return;
+      try {
+        this.#round();
+      } catch (err) {
+        this.log(`scheduling round failed: ${(err as Error).stack ?? String(err)}; trying again on the next event`);
+      }
     });
   }
 
@@ -60,36 +73,45 @@ export class Dispatcher {
   #round(): void {
     const decisions = planAssignments(this.service.queues.byVersion, this.fleet.slotStates(), this.now());
     for (const d of decisions) {
-      const slot = this.fleet.slot(d.slotKey)!;
-      // Reserve the slot now so the next round does not pick it again while the write is under way.
-      slot.attemptId = `reserved:${d.jobId}`;
+      const slot = this.fleet.slot(d.slotKey);
+      if (!slot || slot.attemptId !== null) continue;
+      // Reserve the slot and take the job out of its queue until the attempt is written.
+      slot.attemptId = `${RESERVED}${d.jobId}`;
       slot.jobId = d.jobId;
+      this.service.queues.remove(d.jobId);
       this.decisions[d.reason]++;
       void this.#launch(d).catch((err: unknown) => {
-        this.log(`dispatch of ${d.jobId} to ${d.slotKey} failed: ${(err as Error).message}; the slot is released and the job stays queued`);
-        this.#releaseIf(d.slotKey, `reserved:${d.jobId}`);
+        this.log(`dispatch of ${d.jobId} to ${d.slotKey} failed: ${(err as Error).message}; the job stays queued`);
+        this.#free(d.slotKey, `${RESERVED}${d.jobId}`);
+        this.service.reindex(d.jobId);
         this.schedule();
       });
     }
   }
 
   async #launch(d: Decision): Promise<void> {
-    const slot = this.fleet.slot(d.slotKey)!;
-    const agent = this.fleet.agents.get(slot.agentId)!;
-    const assigned = await this.service.assign(d.jobId, { agentId: slot.agentId, slotId: slot.info.slot_id, slotKey: d.slotKey });
+    const reserved = this.fleet.slot(d.slotKey)!;
+    const { agentId } = reserved;
+    const assigned = await this.service.assign(d.jobId, { agentId, slotId: reserved.info.slot_id, slotKey: d.slotKey });
     if (!assigned) {
-      this.#releaseIf(d.slotKey, `reserved:${d.jobId}`);
+      this.#free(d.slotKey, `${RESERVED}${d.jobId}`);
       this.schedule();
       return;
     }
     const { row, attemptId } = assigned;
-    slot.attemptId = attemptId;
     this.#leases.set(attemptId, { jobId: row.id, slotKey: d.slotKey, expiresAtMs: this.now() + this.opts.leaseMs });
+    // The agent may have re-registered while the attempt was written: look its slot and socket up again.
+    const slot = this.fleet.slot(d.slotKey);
+    const socket = this.fleet.agents.get(agentId)?.socket ?? null;
+    if (slot && (slot.attemptId === `${RESERVED}${d.jobId}` || slot.attemptId === null)) {
+      slot.attemptId = attemptId;
+      slot.jobId = row.id;
+    }
     const assignment: Assignment = {
       job_id: row.id,
       attempt_id: attemptId,
       attempt: row.attempts,
-      slot_id: slot.info.slot_id,
+      slot_id: reserved.info.slot_id,
       org_id: row.orgId,
       app_version_id: row.appVersionId,
       test_path: row.testPath,
@@ -97,10 +119,9 @@ export class Dispatcher {
       platform: row.platform as Platform,
       priority: row.priority,
     };
-    const socket = agent.socket;
     let refusal: string | null = null;
     let reason: ErrorReason = 'assignment_refused';
-    if (!socket) {
+    if (!socket || !slot) {
       refusal = 'the agent disconnected before the assignment was sent';
       reason = 'agent_lost';
     } else {
@@ -114,21 +135,44 @@ export class Dispatcher {
     }
     if (refusal) {
       this.log(`assignment ${attemptId} taken back from ${d.slotKey}: ${refusal}`);
-      this.#leases.delete(attemptId);
-      this.#releaseIf(d.slotKey, attemptId);
-      await this.service.attemptLost(row.id, attemptId, reason, refusal, d.slotKey);
+      // A refused attempt never ran: free the slot now. An unacknowledged one may have reached the
+      // agent: the slot stays held until a heartbeat shows the agent does not run it.
+      if (reason !== 'assignment_unacknowledged') this.#free(d.slotKey, attemptId);
+      await this.#lose(attemptId, reason, refusal);
       this.schedule();
     }
   }
 
-  /** Renews the leases of what an agent says it runs; returns the attempts it should stop. */
-  renew(agentId: string, running: ReadonlyArray<{ attempt_id: string; job_id: string }>): string[] {
+  /** Ends an attempt the coordinator gives up on; the lease stays (expired) if the store did not take it, so the sweep retries. */
+  async #lose(attemptId: string, reason: ErrorReason, message: string): Promise<void> {
+    const lease = this.#leases.get(attemptId);
+    if (!lease) return;
+    lease.expiresAtMs = Math.min(lease.expiresAtMs, this.now());
+    await this.service.attemptLost(lease.jobId, attemptId, reason, message, lease.slotKey);
+    this.#leases.delete(attemptId);
+  }
+
+  /**
+   * An agent's heartbeat (or register): renews the leases of attempts it runs that are still
+   * current, frees its slots whose attempt it no longer runs and the coordinator no longer holds,
+   * and returns the attempts it should stop (not current any more: cancelled, lost, replaced).
+   */
+  renew(agentId: string, running: readonly RunningAttempt[]): string[] {
     const stop: string[] = [];
     const until = this.now() + this.opts.leaseMs;
+    const reported = new Set<string>();
     for (const r of running) {
+      reported.add(r.attempt_id);
       const lease = this.#leases.get(r.attempt_id);
-      if (lease && lease.slotKey.startsWith(`${agentId}/`)) lease.expiresAtMs = until;
+      const current = this.service.active(r.job_id)?.attemptId === r.attempt_id;
+      if (lease && current && lease.slotKey.startsWith(`${agentId}/`)) lease.expiresAtMs = until;
       else stop.push(r.attempt_id);
+    }
+    const agent = this.fleet.agents.get(agentId);
+    if (agent) agent.lastRunning = reported;
+    for (const slot of agent?.slots.values() ?? []) {
+      const held = slot.attemptId;
+      if (held && !held.startsWith(RESERVED) && !reported.has(held) && !this.#leases.has(held)) this.#free(slot.key, held);
     }
     return stop;
   }
@@ -141,18 +185,23 @@ export class Dispatcher {
     }
   }
 
-  /** The attempt a lease says `slotKey` holds, if any (for an agent that re-registers). */
-  attemptOn(slotKey: string): { attemptId: string; jobId: string } | null {
-    for (const [attemptId, l] of this.#leases) if (l.slotKey === slotKey) return { attemptId, jobId: l.jobId };
-    return null;
+  /** Attempts the coordinator holds for `slotKey` (a lease): for an agent that re-registers. */
+  leasedOn(slotKey: string): Array<{ attemptId: string; jobId: string }> {
+    const out: Array<{ attemptId: string; jobId: string }> = [];
+    for (const [attemptId, l] of this.#leases) if (l.slotKey === slotKey) out.push({ attemptId, jobId: l.jobId });
+    return out;
   }
 
-  /** The attempt ended (result stored, or refused as stale): free its slot and look for work. */
-  attemptEnded(attemptId: string): void {
-    const lease = this.#leases.get(attemptId);
+  /** The agent reported the attempt over (result stored, or refused as stale): free its slot and look for work. */
+  attemptEnded(attemptId: string, slotKey: string): void {
     this.#leases.delete(attemptId);
-    if (lease) this.#releaseIf(lease.slotKey, attemptId);
-    else for (const a of this.fleet.agents.values()) for (const s of a.slots.values()) if (s.attemptId === attemptId) this.#releaseIf(s.key, attemptId);
+    this.#free(slotKey, attemptId);
+    this.schedule();
+  }
+
+  /** An agent re-registered without an attempt the coordinator still holds for it: the attempt is lost. */
+  async agentForgot(attemptId: string, message: string): Promise<void> {
+    await this.#lose(attemptId, 'agent_lost', message);
     this.schedule();
   }
 
@@ -161,22 +210,20 @@ export class Dispatcher {
     const now = this.now();
     for (const [attemptId, lease] of [...this.#leases]) {
       if (lease.expiresAtMs > now) continue;
-      this.#leases.delete(attemptId);
-      this.#releaseIf(lease.slotKey, attemptId);
-      const lost = await this.service.attemptLost(
-        lease.jobId,
-        attemptId,
-        'agent_lost',
-        `no heartbeat from ${lease.slotKey} for ${this.opts.leaseMs} ms`,
-        lease.slotKey,
-      );
-      if (lost) this.log(`lease of ${attemptId} on ${lease.slotKey} expired; job ${lease.jobId} handled by the retry policy`);
+      // Free the slot unless its agent still says it runs the attempt (then its next report frees it).
+      const agent = this.fleet.agents.get(lease.slotKey.slice(0, lease.slotKey.indexOf('/')));
+      if (!agent?.socket || !agent.lastRunning.has(attemptId)) this.#free(lease.slotKey, attemptId);
+      try {
+        await this.#lose(attemptId, 'agent_lost', `no heartbeat from ${lease.slotKey} for ${this.opts.leaseMs} ms`);
+      } catch (err) {
+        this.log(`could not record the loss of ${attemptId}: ${(err as Error).message}; retrying on the next sweep`);
+      }
     }
     this.schedule();
   }
 
-  #releaseIf(slotKey: string, attemptId: string): void {
-    const slot = this.fleet.slot(slotKey);
+  #free(slotKey: string, attemptId: string): void {
+    const slot: SlotEntry | undefined = this.fleet.slot(slotKey);
     if (slot && slot.attemptId === attemptId) {
       slot.attemptId = null;
       slot.jobId = null;

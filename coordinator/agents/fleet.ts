@@ -24,6 +24,8 @@ export interface AgentEntry {
   connectedAtMs: number;
   lastSeenMs: number;
   slots: Map<string, SlotEntry>;
+  /** The attempts the agent said it runs in its last register or heartbeat. */
+  lastRunning: Set<string>;
 }
 
 export const slotKeyOf = (agentId: string, slotId: string): string => `${agentId}/${slotId}`;

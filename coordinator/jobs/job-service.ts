@@ -73,6 +73,15 @@ export class JobService {
     return onSlots;
   }
 
+  /** Puts a queued job back into its queue (after a dispatch that could not be written). */
+  reindex(jobId: string): void {
+    const row = this.#active.get(jobId);
+    if (row && row.status === 'queued' && !this.queues.has(jobId)) {
+      this.queues.add(toQueued(row));
+      this.onQueued();
+    }
+  }
+
   /** The unfinished job, if any. */
   active(jobId: string): JobRow | undefined {
     return this.#active.get(jobId);
@@ -155,6 +164,7 @@ export class JobService {
   async start(p: StartedPayload, slotId: string): Promise<boolean> {
     return this.withJob(p.job_id, async () => {
       const row = this.#active.get(p.job_id);
+      if (row && row.attemptId === p.attempt_id && row.status === 'running') return true; // resent after a lost ack
       if (!row || row.attemptId !== p.attempt_id || row.status !== 'assigned') return false;
       const now = this.now();
       const extra: JobEventRow[] = [];
@@ -193,16 +203,22 @@ export class JobService {
   /**
    * finish: the agent's result for the current attempt. `passed`/`failed` end the job with its test
    * cases and video. `error` (our side broke) runs the job again elsewhere while attempts remain,
-   * else ends it in `error`. Returns 'stale' for an attempt that is no longer current.
+   * else ends it in `error`. Returns 'finished' again for a resent result of the attempt that
+   * ended the job, 'not_started' for a test result before `started`, and 'stale' for an attempt
+   * that is no longer current.
    */
-  async finish(p: FinishedPayload, slotKey: string): Promise<'finished' | 'requeued' | 'stale'> {
+  async finish(p: FinishedPayload, slotKey: string): Promise<'finished' | 'requeued' | 'stale' | 'not_started'> {
     return this.withJob(p.job_id, async () => {
       const row = this.#active.get(p.job_id);
-      if (!row || row.attemptId !== p.attempt_id || (row.status !== 'running' && row.status !== 'assigned')) return 'stale';
+      if (!row) {
+        const ended = await this.store.getJob(p.job_id);
+        return ended && ended.attemptId === p.attempt_id && ended.status === (p.outcome === 'error' ? 'error' : p.outcome) ? 'finished' : 'stale';
+      }
+      if (row.attemptId !== p.attempt_id || (row.status !== 'running' && row.status !== 'assigned')) return 'stale';
       if (p.outcome === 'error') {
         return (await this.#retryOrGiveUp(row, 'runner_error', p.error_message ?? 'the agent could not run the spec', slotKey)) ? 'requeued' : 'finished';
       }
-      if (row.status === 'assigned') return 'stale'; // a result must follow `started`
+      if (row.status === 'assigned') return 'not_started';
       const now = this.now();
       const testCases: TestCaseRow[] = p.test_cases.map((t, i) => ({
         jobId: row.id,

@@ -17,19 +17,33 @@ const sockets: Socket[] = [];
 let coordinator: Coordinator;
 let dbFile: string;
 
-const options = () => ({ port: 0, databaseUrl: `sqlite:${dbFile}`, log: () => {}, heartbeatIntervalMs: 100, leaseMs: 600, assignAckTimeoutMs: 300 });
+const options = () => ({ port: 0, databaseUrl: `sqlite:${dbFile}`, log: () => {}, heartbeatIntervalMs: 100, leaseMs: 1000, assignAckTimeoutMs: 300 });
+
+const timers: NodeJS.Timeout[] = [];
+/** Rejects after `ms`: a lost message fails the test instead of hanging the whole run. */
+const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms))]);
 
 async function wireAgent(agentId: string, slotId: string, opts: { ackAssignments?: boolean } = {}) {
   const s: AgentSock = io(`${coordinator.url}/agents`, { transports: ['websocket'], reconnection: false });
   sockets.push(s);
   const assignments: Assignment[] = [];
+  const running = new Map<string, Assignment>();
   let consumed = 0;
   let waiter: (() => void) | null = null;
   s.on('assign', (a, ack) => {
     assignments.push(a);
     waiter?.();
-    if (opts.ackAssignments !== false) ack({ ok: true });
+    if (opts.ackAssignments !== false) {
+      running.set(a.attempt_id, a);
+      ack({ ok: true });
+    }
   });
+  // Heartbeats with what it runs, as a real agent sends them; they stop when the socket closes.
+  const beat = setInterval(() => {
+    if (s.connected) s.emit('heartbeat', { running: [...running.values()].map((a) => ({ job_id: a.job_id, attempt_id: a.attempt_id, slot_id: a.slot_id })) }, () => {});
+  }, 100);
+  timers.push(beat);
   const reply = await s.timeout(2000).emitWithAck('register', {
     agent_id: agentId,
     name: agentId,
@@ -43,11 +57,17 @@ async function wireAgent(agentId: string, slotId: string, opts: { ackAssignments
     assignments,
     /** The next assignment this agent receives (in order). */
     next: async (): Promise<Assignment> => {
-      while (assignments.length <= consumed) await new Promise<void>((resolve) => (waiter = resolve));
+      const arrived = (async () => {
+        while (assignments.length <= consumed) await new Promise<void>((resolve) => (waiter = resolve));
+      })();
+      await within(arrived, 10_000, `an assignment for ${agentId}`);
       return assignments[consumed++]!;
     },
-    send: <E extends keyof AgentToCoordinator>(event: E, payload: Parameters<AgentToCoordinator[E]>[0]): Promise<Ack> =>
-      (s.timeout(2000).emitWithAck as (e: string, p: unknown) => Promise<Ack>)(event, payload),
+    send: async <E extends keyof AgentToCoordinator>(event: E, payload: Parameters<AgentToCoordinator[E]>[0]): Promise<Ack> => {
+      const reply = await (s.timeout(2000).emitWithAck as (e: string, p: unknown) => Promise<Ack>)(event, payload);
+      if (event === 'finished') running.delete((payload as { attempt_id: string }).attempt_id);
+      return reply;
+    },
   };
 }
 
@@ -80,6 +100,7 @@ test.before.each(async () => {
   coordinator = await startCoordinator(options());
 });
 test.after.each(async () => {
+  for (const t of timers.splice(0)) clearInterval(t);
   for (const s of sockets.splice(0)) s.close();
   await coordinator.close();
 });
@@ -95,7 +116,7 @@ test('an unacknowledged assignment is taken back and given to another slot; the 
   assert.is.not(second.attempt_id, first.attempt_id);
   // The silent agent wakes up late: its attempt is stale and cannot change the job.
   const late = await silent.send('started', { job_id: jobId, attempt_id: first.attempt_id, install: null });
-  assert.equal(late, { ok: false, error: { code: 'stale_attempt', message: `attempt ${first.attempt_id} is not on any slot of this agent` } });
+  assert.is(!late.ok && late.error.code, 'stale_attempt');
   assert.ok((await good.send('started', { job_id: jobId, attempt_id: second.attempt_id, install: { app_version_id: 'v1', duration_ms: 42 } })).ok);
   assert.ok((await good.send('finished', finished(second, 'passed'))).ok);
   const staleFinish = await silent.send('finished', finished(first, 'failed'));
@@ -190,7 +211,7 @@ test('a late watcher gets every event it missed, then live ones, with no gap or 
     for (let seq = 3; seq < 8; seq++) await a.send('log', { job_id: jobId, attempt_id: asg.attempt_id, seq, lines: [line(`live ${seq}`)] });
     await a.send('finished', finished(asg, 'passed'));
   })();
-  const job = await ended;
+  const job = await within(ended, 10_000, 'the end of the stream');
   await live;
   assert.is(job.status, 'passed');
   assert.equal(events.map((e) => e.event_id), events.map((_, i) => i + 1), 'event ids 1..n in order');
@@ -206,7 +227,7 @@ test('a late watcher gets every event it missed, then live ones, with no gap or 
   w2.on('event', (e) => tail.push(e.event_id));
   const end2 = new Promise((resolve) => w2.on('end', resolve));
   await w2.timeout(2000).emitWithAck('subscribe', { job_id: jobId, after_event_id: events.length - 2 });
-  await end2;
+  await within(end2, 10_000, 'the end of the resumed stream');
   assert.equal(tail, [events.length - 1, events.length]);
 });
 
@@ -275,6 +296,95 @@ test('cancelling a running job pushes a cancel to its agent; its late result is 
   // The slot is free again: the next job reaches the same agent.
   const next = await submit();
   assert.is((await a.next()).job_id, next);
+});
+
+test('ids with a slash are refused at register, and the coordinator keeps serving', async () => {
+  await submit();
+  const s: AgentSock = io(`${coordinator.url}/agents`, { transports: ['websocket'], reconnection: false });
+  sockets.push(s);
+  const reply = await s.timeout(2000).emitWithAck('register', {
+    agent_id: 'lab/host-1',
+    name: 'x',
+    version: 'test',
+    slots: [{ slot_id: 's1', target: 'emulator', platform: 'android', device_name: 'd', endpoint: 'http://127.0.0.1:1', installed_app_version_id: null }],
+    running: [],
+  });
+  assert.is(!reply.ok && reply.error.code, 'validation_failed');
+  const ok = await wireAgent('lab-host-1', 's1');
+  assert.ok((await ok.next()).job_id.startsWith('job_'));
+});
+
+test('started and finished are idempotent for the same attempt; a result before started is refused', async () => {
+  const a = await wireAgent('agent-idem', 's1');
+  const jobId = await submit();
+  const asg = await a.next();
+  const early = await a.send('finished', finished(asg, 'passed'));
+  assert.is(!early.ok && early.error.code, 'illegal_transition');
+  assert.is((await getJob(jobId)).status, 'assigned');
+  assert.ok((await a.send('started', { job_id: jobId, attempt_id: asg.attempt_id, install: null })).ok);
+  assert.ok((await a.send('started', { job_id: jobId, attempt_id: asg.attempt_id, install: null })).ok, 'a resent started is fine');
+  assert.ok((await a.send('finished', finished(asg, 'passed'))).ok);
+  const again = await a.send('finished', finished(asg, 'passed'));
+  assert.ok(again.ok || (!again.ok && again.error.code === 'stale_attempt'), JSON.stringify(again));
+  assert.is((await getJob(jobId)).status, 'passed');
+});
+
+test('logs and results for an attempt on another agent\'s slot are refused', async () => {
+  const a = await wireAgent('agent-owner', 's1');
+  const jobId = await submit();
+  const asg = await a.next();
+  await a.send('started', { job_id: jobId, attempt_id: asg.attempt_id, install: null });
+  const intruder = await wireAgent('agent-intruder', 's1');
+  const log = await intruder.send('log', { job_id: jobId, attempt_id: asg.attempt_id, seq: 0, lines: [line('forged')] });
+  assert.is(!log.ok && log.error.code, 'stale_attempt');
+  const fin = await intruder.send('finished', finished(asg, 'passed'));
+  assert.is(!fin.ok && fin.error.code, 'stale_attempt');
+  assert.is((await getJob(jobId)).status, 'running');
+});
+
+test('a result reached while disconnected is accepted after the agent re-registers with it', async () => {
+  const a = await wireAgent('agent-flaky', 's1');
+  const jobId = await submit();
+  const asg = await a.next();
+  await a.send('started', { job_id: jobId, attempt_id: asg.attempt_id, install: null });
+  a.socket.close();
+  // The same agent comes back on a new connection, still holding the attempt (its result not yet acknowledged).
+  const s: AgentSock = io(`${coordinator.url}/agents`, { transports: ['websocket'], reconnection: false });
+  sockets.push(s);
+  const reply = await s.timeout(2000).emitWithAck('register', {
+    agent_id: 'agent-flaky',
+    name: 'agent-flaky',
+    version: 'test',
+    slots: [{ slot_id: 's1', target: 'emulator', platform: 'android', device_name: 'wire', endpoint: 'http://127.0.0.1:1', installed_app_version_id: 'v1' }],
+    running: [{ job_id: jobId, attempt_id: asg.attempt_id, slot_id: 's1' }],
+  });
+  assert.ok(reply.ok && reply.cancel_attempts.length === 0, JSON.stringify(reply));
+  const fin = await s.timeout(2000).emitWithAck('finished', finished(asg, 'passed'));
+  assert.ok(fin.ok, JSON.stringify(fin));
+  const job = await getJob(jobId);
+  assert.is(job.status, 'passed');
+  assert.is(job.attempts, 1);
+});
+
+test('a job cancelled while its agent was away is stopped when the agent comes back', async () => {
+  const a = await wireAgent('agent-away', 's1');
+  const jobId = await submit();
+  const asg = await a.next();
+  await a.send('started', { job_id: jobId, attempt_id: asg.attempt_id, install: null });
+  a.socket.close();
+  const res = await fetch(`${coordinator.url}/api/v1/jobs/${jobId}/cancel`, { method: 'POST' });
+  assert.is(((await res.json()) as JobView).status, 'cancelled');
+  const s: AgentSock = io(`${coordinator.url}/agents`, { transports: ['websocket'], reconnection: false });
+  sockets.push(s);
+  const reply = await s.timeout(2000).emitWithAck('register', {
+    agent_id: 'agent-away',
+    name: 'agent-away',
+    version: 'test',
+    slots: [{ slot_id: 's1', target: 'emulator', platform: 'android', device_name: 'wire', endpoint: 'http://127.0.0.1:1', installed_app_version_id: 'v1' }],
+    running: [{ job_id: jobId, attempt_id: asg.attempt_id, slot_id: 's1' }],
+  });
+  assert.ok(reply.ok);
+  assert.equal(reply.ok && reply.cancel_attempts, [asg.attempt_id]);
 });
 
 test.run();
