@@ -38,6 +38,7 @@ interface Attempt extends RunningAttempt {
 }
 
 const ACK_TIMEOUT_MS = 10_000;
+const SHUTDOWN = 'the agent is shutting down';
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A default agent id: the host name (made id-safe) and a hash of the slots it serves. */
@@ -56,6 +57,9 @@ export class AgentProcess implements Agent {
   readonly #log: (line: string) => void;
   #heartbeat: NodeJS.Timeout | null = null;
   #closed = false;
+  /** Set by close(): no new jobs are taken. */
+  #draining = false;
+  #closing: Promise<void> | null = null;
   #registered = false;
   readonly #ready: Promise<void>;
 
@@ -90,16 +94,32 @@ export class AgentProcess implements Agent {
     return this.#ready;
   }
 
-  /** Stops taking jobs, stops running specs (each still reports), ends device sessions, disconnects. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#heartbeat) clearInterval(this.#heartbeat);
-    for (const a of this.#attempts.values()) a.abort.abort(new Error('the agent is shutting down'));
-    const all = Promise.allSettled([...this.#attempts.values()].map((a) => a.done));
-    await Promise.race([all, wait(ACK_TIMEOUT_MS)]);
-    this.#socket.close();
-    await Promise.allSettled([...this.#slots.values()].map((s) => s.release()));
+  /**
+   * Graceful shutdown: tells the coordinator to send no new jobs, lets running specs finish for up
+   * to `graceMs` (default 0), then stops the rest and hands them back (`agent_shutdown`: the
+   * coordinator queues them again at once), ends device sessions and disconnects.
+   */
+  async close(opts: { graceMs?: number } = {}): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closing = (async () => {
+      this.#draining = true;
+      if (this.#socket.connected && this.#registered) {
+        await this.#socket.timeout(2000).emitWithAck('drain', {}).catch(() => undefined);
+      }
+      const running = () => [...this.#attempts.values()];
+      const graceMs = opts.graceMs ?? 0;
+      if (running().length && graceMs > 0) {
+        this.#log(`waiting up to ${graceMs} ms for ${running().length} running attempt(s) to finish`);
+        await Promise.race([Promise.allSettled(running().map((a) => a.done)), wait(graceMs)]);
+      }
+      for (const a of running()) if (!a.finishing) a.abort.abort(new Error(SHUTDOWN));
+      await Promise.race([Promise.allSettled(running().map((a) => a.done)), wait(2 * ACK_TIMEOUT_MS)]);
+      this.#closed = true;
+      if (this.#heartbeat) clearInterval(this.#heartbeat);
+      this.#socket.close();
+      await Promise.allSettled([...this.#slots.values()].map((s) => s.release()));
+    })();
+    return this.#closing;
   }
 
   #runningList(): RunningAttempt[] {
@@ -161,7 +181,7 @@ export class AgentProcess implements Agent {
   #accept(a: Assignment): Ack {
     const slot = this.#slots.get(a.slot_id);
     if (!slot) return { ok: false, error: { code: 'unknown_agent', message: `this agent has no slot ${a.slot_id}` } };
-    if (this.#closed) return { ok: false, error: { code: 'illegal_transition', message: 'the agent is shutting down' } };
+    if (this.#draining) return { ok: false, error: { code: 'illegal_transition', message: SHUTDOWN } };
     if (this.#attempts.has(a.attempt_id)) return { ok: true }; // a resent assignment: already taken
     if ([...this.#attempts.values()].some((r) => r.slot_id === a.slot_id && !r.finishing)) {
       return { ok: false, error: { code: 'illegal_transition', message: `slot ${a.slot_id} is busy` } };
@@ -229,7 +249,7 @@ export class AgentProcess implements Agent {
       }
     });
     const say = (line: string) => streamer.push('agent', line);
-    const report = async (f: Pick<FinishedPayload, 'outcome' | 'error_message' | 'test_cases' | 'video' | 'video_note'>) => {
+    const report = async (f: Pick<FinishedPayload, 'outcome' | 'error_message' | 'test_cases' | 'video' | 'video_note' | 'error_reason'>) => {
       if (signal.aborted) streamer.abandon();
       await streamer.close();
       attempt.finishing = true; // the slot is free from here on: only the message is left to deliver
@@ -275,12 +295,23 @@ export class AgentProcess implements Agent {
         cacheDir: join(this.#workDir, 'playwright-cache'),
         onLine: (stream, text) => streamer.push(stream, text),
         signal,
+        retries: a.test_retries,
       });
       const video = await stopRecording(prepared.session, recording);
       if (signal.aborted) {
-        const why = `stopped: ${(signal.reason as Error)?.message ?? 'aborted'}`;
-        say(why);
-        return await report({ outcome: 'error', error_message: why, test_cases: result.testCases, video: null, video_note: null });
+        const cause = (signal.reason as Error)?.message ?? 'aborted';
+        say(`stopped: ${cause}`);
+        // A cancelled or timed-out run ends its device session too (a fresh one serves the next job).
+        await slot.release();
+        this.#reportSlot(slot);
+        return await report({
+          outcome: 'error',
+          error_message: `stopped: ${cause}`,
+          error_reason: cause === SHUTDOWN ? 'agent_shutdown' : 'runner_error',
+          test_cases: result.testCases,
+          video: null,
+          video_note: null,
+        });
       }
       if (result.outcome === 'error') {
         // The spec could not run (dead session, broken project): start from a fresh session next time.

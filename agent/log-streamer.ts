@@ -21,12 +21,18 @@ export interface LogStreamerOptions {
   maxLineChars?: number;
   /** Wait before re-sending an unacknowledged chunk (ms), doubled up to 2 s. Default 100. */
   retryMs?: number;
+  /**
+   * Most bytes of unacknowledged chunks kept while the coordinator is unreachable. Past it new lines
+   * are counted as undelivered (the spooled prefix stays whole, with no gap). Default 32 MiB.
+   */
+  maxSpoolBytes?: number;
 }
 
 export class LogStreamer {
   #pending: LogLine[] = [];
   #pendingBytes = 0;
   #queue: LogChunkPayload[] = [];
+  #queuedBytes = 0;
   #seq = 0;
   #timer: NodeJS.Timeout | null = null;
   #sending: Promise<void> | null = null;
@@ -41,7 +47,7 @@ export class LogStreamer {
     private readonly send: ChunkSender,
     opts: LogStreamerOptions = {},
   ) {
-    this.#o = { flushMs: 50, maxLines: 500, maxChunkBytes: 256 * 1024, maxLineChars: 16 * 1024, retryMs: 100, ...opts };
+    this.#o = { flushMs: 50, maxLines: 500, maxChunkBytes: 256 * 1024, maxLineChars: 16 * 1024, retryMs: 100, maxSpoolBytes: 32 * 1024 * 1024, ...opts };
   }
 
   /** Chunks cut so far. */
@@ -50,7 +56,7 @@ export class LogStreamer {
   }
 
   push(stream: LogLine['stream'], text: string): void {
-    if (this.#stopped) {
+    if (this.#stopped || this.#queuedBytes + this.#pendingBytes >= this.#o.maxSpoolBytes) {
       this.undelivered++;
       return;
     }
@@ -86,6 +92,7 @@ export class LogStreamer {
       return;
     }
     this.#queue.push({ job_id: this.jobId, attempt_id: this.attemptId, seq: this.#seq++, lines });
+    this.#queuedBytes += bytesOf(lines);
     this.#startDrain();
   }
 
@@ -108,13 +115,17 @@ export class LogStreamer {
         continue;
       }
       this.#queue.shift();
+      this.#queuedBytes -= bytesOf(chunk.lines);
       wait = this.#o.retryMs;
       if (r === 'invalid') this.undelivered += chunk.lines.length;
       if (r === 'stale') {
         this.#stopped = true;
         for (const c of [chunk, ...this.#queue]) this.undelivered += c.lines.length;
         this.#queue = [];
+        this.#queuedBytes = 0;
       }
     }
   }
 }
+
+const bytesOf = (lines: readonly LogLine[]): number => lines.reduce((n, l) => n + l.text.length, 0);

@@ -37,6 +37,9 @@ export interface AgentOptions {
 
 export interface Agent {
   readonly agentId: string;
-  /** Disconnects, stops running specs, ends device sessions. */
-  close(): Promise<void>;
+  /**
+   * Graceful shutdown: no new jobs; running specs get `graceMs` (default 0) to finish, the rest
+   * are stopped and handed back to the coordinator; device sessions end; then it disconnects.
+   */
+  close(opts?: { graceMs?: number }): Promise<void>;
 }

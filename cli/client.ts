@@ -98,6 +98,11 @@ export class QgClient {
     return this.request<JobView>('POST', `/api/v1/jobs/${encodeURIComponent(jobId)}/cancel`);
   }
 
+  /** `POST /api/v1/jobs/:id/resubmit`: a new job with the same spec as an ended one. */
+  resubmit(jobId: string): Promise<SubmitReply> {
+    return this.request<SubmitReply>('POST', `/api/v1/jobs/${encodeURIComponent(jobId)}/resubmit`);
+  }
+
   /** `GET /api/v1/agents`: every known agent with its slots (the API's `{ agents }`, unwrapped). */
   async agents(): Promise<AgentView[]> {
     const body = await this.request<{ agents: AgentView[] }>('GET', '/api/v1/agents');

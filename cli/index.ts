@@ -26,6 +26,8 @@ const FLAG_FOR_FIELD: Record<string, string> = {
   target: '--target',
   platform: '--platform',
   max_attempts: '--max-attempts',
+  timeout_ms: '--timeout-ms',
+  test_retries: '--test-retries',
   status: '--status',
   limit: '--limit',
   cursor: '--cursor',
@@ -104,6 +106,8 @@ function jobSpecFrom(ctx: Ctx): JobSpec {
     platform: flag(ctx, 'platform'),
     priority: numeric(flag(ctx, 'priority')),
     max_attempts: numeric(flag(ctx, 'max-attempts')),
+    timeout_ms: numeric(flag(ctx, 'timeout-ms')),
+    test_retries: numeric(flag(ctx, 'test-retries')),
   });
   if (!parsed.success) {
     const fields = fieldErrors(parsed.error.issues);
@@ -171,6 +175,14 @@ async function cancel(ctx: Ctx): Promise<number> {
   return EXIT.OK;
 }
 
+async function resubmit(ctx: Ctx): Promise<number> {
+  const jobId = jobIdFrom(ctx);
+  const reply = await clientFor(ctx).resubmit(jobId);
+  if (bool(ctx, 'json')) printJson(reply);
+  else out(reply.job_id);
+  return EXIT.OK;
+}
+
 async function list(ctx: Ctx): Promise<number> {
   const filter: JobFilter = {};
   const org = flag(ctx, 'org-id');
@@ -219,7 +231,7 @@ async function coordinator(ctx: Ctx): Promise<number> {
 
 async function agent(ctx: Ctx): Promise<number> {
   const { runAgent } = await import('./serve.js');
-  const names = ['url', 'project', 'config', 'agent-id', 'name', 'app', 'target', 'platform', 'device-name', 'appium-url', 'capabilities', 'slot-id', 'work-dir'] as const;
+  const names = ['url', 'project', 'config', 'agent-id', 'name', 'app', 'target', 'platform', 'device-name', 'appium-url', 'capabilities', 'slot-id', 'work-dir', 'shutdown-grace-ms'] as const;
   const flags: Record<string, string> = {};
   for (const n of names) {
     const v = flag(ctx, n);
@@ -252,6 +264,8 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
       .option('--platform <platform>', 'android | ios (default: android)')
       .option('--priority <n>', 'Priority within the org, 1 (lowest) to 10 (highest) (default: 5)')
       .option('--max-attempts <n>', 'Attempts before the job ends in error, 1 to 10 (default: 3)')
+      .option('--timeout-ms <ms>', 'Deadline of a running attempt; past it the job ends timed_out (default: 1800000)')
+      .option('--test-retries <n>', "Playwright retries of a failing test inside one run, 0 to 5 (default: 0)")
       .option('--wait', 'Follow the job live and exit with its result (0 passed, 1 failed, 3 error)')
       .option('--json', 'Print one JSON document: {job_id,status}, or the final job with --wait')
       .option('--url <url>', URL_HELP)
@@ -283,6 +297,14 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
       .option('--url <url>', URL_HELP)
       .example((bin) => `  $ ${bin} cancel job_01M89ECP7T3RV1B4F1E4X69QCB`),
     cancel,
+  );
+  def(
+    cli
+      .command('resubmit <jobId>', 'Queue an ended job again as a new job with the same spec (e.g. from `list --status error`)')
+      .option('--json', 'Print one JSON document: {job_id,status}')
+      .option('--url <url>', URL_HELP)
+      .example((bin) => `  $ ${bin} resubmit job_01M89ECP7T3RV1B4F1E4X69QCB`),
+    resubmit,
   );
   def(
     cli
@@ -331,6 +353,7 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
       .option('--capabilities <json>', 'Extra capabilities as a JSON object, e.g. \'{"appium:udid":"emulator-5554"}\'')
       .option('--slot-id <id>', 'Slot id (default: "<target>-<platform>")')
       .option('--work-dir <dir>', 'Folder for per-attempt work folders (default: .qgjob/agent)')
+      .option('--shutdown-grace-ms <ms>', 'On SIGTERM/SIGINT, how long running specs may finish before they are handed back (default: 30000)')
       .example((bin) => `  $ ${bin} agent --url http://127.0.0.1:8080 --config examples/lab.json`),
     agent,
   );

@@ -77,6 +77,7 @@ export async function runCoordinator(flags: CoordinatorFlags): Promise<number> {
 /** Flags of `qgjob agent`, exactly as typed, plus `--config`. */
 export interface AgentCommandFlags extends AgentFlags {
   config?: string;
+  shutdownGraceMs?: string;
 }
 
 /**
@@ -84,7 +85,7 @@ export interface AgentCommandFlags extends AgentFlags {
  * is `--url`, else QGJOB_URL, else the file's `url`, else the default.
  */
 export async function agentOptionsFrom(flags: AgentCommandFlags, env: NodeJS.ProcessEnv = process.env): Promise<AgentOptions> {
-  const { config, ...rest } = flags;
+  const { config, shutdownGraceMs: _grace, ...rest } = flags;
   const fileConfig = config !== undefined ? await loadAgentConfig(config) : {};
   const url = rest.url ?? env.QGJOB_URL ?? fileConfig.url ?? DEFAULT_COORDINATOR_URL;
   return agentOptionsFromFlags({ ...rest, url }, fileConfig);
@@ -92,11 +93,15 @@ export async function agentOptionsFrom(flags: AgentCommandFlags, env: NodeJS.Pro
 
 /** `qgjob agent`: connects to the coordinator and serves the slots until a signal. */
 export async function runAgent(flags: AgentCommandFlags): Promise<number> {
+  const graceMs = flags.shutdownGraceMs === undefined ? 30_000 : Number(flags.shutdownGraceMs);
+  if (!/^\d+$/.test(flags.shutdownGraceMs ?? '0') || !Number.isSafeInteger(graceMs)) {
+    throw new QgError('validation_failed', `--shutdown-grace-ms must be a whole number of milliseconds, got "${flags.shutdownGraceMs}"`);
+  }
   const opts = await agentOptionsFrom(flags);
   const { startAgent } = await import('../agent/index.js');
   const agent = await startAgent(opts);
   process.stdout.write(`qgjob agent ${agent.agentId} serving ${opts.slots.length} slot${opts.slots.length === 1 ? '' : 's'} for ${opts.url}\n`);
   await untilSignal('agent');
-  await agent.close();
+  await agent.close({ graceMs });
   return EXIT.OK;
 }

@@ -47,6 +47,9 @@ export function resolveCoordinatorOptions(opts: CoordinatorOptions, env: NodeJS.
     heartbeatIntervalMs: opts.heartbeatIntervalMs ?? msFromEnv(env, 'QGJOB_HEARTBEAT_MS') ?? 5000,
     leaseMs: opts.leaseMs ?? msFromEnv(env, 'QGJOB_LEASE_MS') ?? 15000,
     assignAckTimeoutMs: opts.assignAckTimeoutMs ?? msFromEnv(env, 'QGJOB_ASSIGN_ACK_TIMEOUT_MS') ?? 10000,
+    retryBaseMs: opts.retryBaseMs ?? msFromEnv(env, 'QGJOB_RETRY_BASE_MS') ?? 1000,
+    retryMaxMs: opts.retryMaxMs ?? msFromEnv(env, 'QGJOB_RETRY_MAX_MS') ?? 30000,
+    restartGraceMs: opts.restartGraceMs ?? msFromEnv(env, 'QGJOB_RESTART_GRACE_MS'),
     log: opts.log ?? ((line: string) => process.stderr.write(`[coordinator] ${line}\n`)),
   };
 }
@@ -65,7 +68,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   // bounded by the schemas (a log chunk ≤ 256 KiB from our agent); 8 MiB leaves room and stops abuse.
   const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: 8 * 1024 * 1024 });
   const watch = new WatchHub(io.of(WATCH_NAMESPACE) as import('socket.io').Namespace<WatcherToCoordinator, CoordinatorToWatcher>);
-  const service = new JobService(store, watch, now);
+  const service = new JobService(store, watch, now, { baseMs: o.retryBaseMs, maxMs: o.retryMaxMs });
   const fleet = new Fleet();
   const dispatcher = new Dispatcher(service, fleet, { leaseMs: o.leaseMs, assignAckTimeoutMs: o.assignAckTimeoutMs }, now, o.log);
   attachAgentHub(io.of(AGENTS_NAMESPACE) as import('socket.io').Namespace<AgentToCoordinator, CoordinatorToAgent>, {
@@ -93,7 +96,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   httpServer.on('request', getRequestListener(app.fetch));
 
   const onSlots = await service.recover();
-  dispatcher.adopt(onSlots);
+  dispatcher.adopt(onSlots, o.restartGraceMs ?? o.leaseMs);
   const sweepMs = Math.max(100, Math.floor(o.leaseMs / 5));
   const sweep = setInterval(() => {
     dispatcher.sweep().catch((err: unknown) => o.log(`lease sweep failed: ${(err as Error).message}; retrying next round`));
@@ -117,6 +120,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
       (closing ??= (async () => {
         clearInterval(sweep);
         dispatcher.close();
+        service.close();
         await new Promise<void>((resolve) => io.close(() => resolve()));
         await store.close();
       })()),

@@ -17,6 +17,15 @@ export interface CoordinatorOptions {
   leaseMs?: number;
   /** An assignment not acknowledged by the agent within this time is taken back. Default 10000 (env QGJOB_ASSIGN_ACK_TIMEOUT_MS). */
   assignAckTimeoutMs?: number;
+  /** First retry delay after an infrastructure error (ms), doubled per attempt, with jitter. Default 1000 (env QGJOB_RETRY_BASE_MS). */
+  retryBaseMs?: number;
+  /** Largest retry delay (ms). Default 30000 (env QGJOB_RETRY_MAX_MS). */
+  retryMaxMs?: number;
+  /**
+   * After a restart, how long jobs found on slots wait for their agents to reconnect and report
+   * before they are requeued (ms). Default: the lease (env QGJOB_RESTART_GRACE_MS).
+   */
+  restartGraceMs?: number;
   /** Where operational log lines go. Default: stderr. */
   log?: (line: string) => void;
 }

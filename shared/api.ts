@@ -13,6 +13,14 @@ export interface JobView {
   /** Attempts made so far (an attempt is one assignment to a slot). */
   attempts: number;
   max_attempts: number;
+  /** Deadline of an attempt once it runs (ms). */
+  timeout_ms: number;
+  /** Playwright retries of a failing test inside one run. */
+  test_retries: number;
+  /** While queued after an infrastructure error: not dispatched before this time (backoff). */
+  not_before: string | null;
+  /** The job this one was resubmitted from, if any. */
+  resubmitted_from: string | null;
   attempt_id: string | null;
   agent_id: string | null;
   slot_id: string | null;
@@ -50,7 +58,8 @@ export interface SlotView {
   device_name: string;
   endpoint: string;
   installed_app_version_id: string | null;
-  state: 'idle' | 'busy' | 'offline';
+  /** `draining`: the agent is shutting down and takes no new jobs. */
+  state: 'idle' | 'busy' | 'offline' | 'draining';
   job_id: string | null;
   /** Builds installed on this slot since the agent connected. */
   installs: number;

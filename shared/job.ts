@@ -18,6 +18,10 @@ export const PRIORITY_MIN = 1;
 export const PRIORITY_MAX = 10;
 export const PRIORITY_DEFAULT = 5;
 
+export const TIMEOUT_MIN_MS = 1000;
+export const TIMEOUT_MAX_MS = 24 * 3600 * 1000;
+export const TIMEOUT_DEFAULT_MS = 30 * 60 * 1000;
+
 /** Identifier-like strings: org ids, app version ids. Kept as strings even when they look numeric. */
 const Ident = (what: string) =>
   z
@@ -53,6 +57,20 @@ export const JobSpec = z
       .min(1, 'max_attempts must be at least 1')
       .max(10, 'max_attempts must be at most 10')
       .default(3),
+    /** Deadline of one attempt once it runs (ms); past it the job ends `timed_out`. Default 30 min. */
+    timeout_ms: z
+      .number({ error: `timeout_ms must be an integer from ${TIMEOUT_MIN_MS} to ${TIMEOUT_MAX_MS}` })
+      .int('timeout_ms must be an integer')
+      .min(TIMEOUT_MIN_MS, `timeout_ms must be at least ${TIMEOUT_MIN_MS} (1 s)`)
+      .max(TIMEOUT_MAX_MS, `timeout_ms must be at most ${TIMEOUT_MAX_MS} (24 h)`)
+      .default(TIMEOUT_DEFAULT_MS),
+    /** How often Playwright retries a failing test inside one run (its `retries`). Default 0. */
+    test_retries: z
+      .number({ error: 'test_retries must be an integer from 0 to 5' })
+      .int('test_retries must be an integer from 0 to 5')
+      .min(0, 'test_retries must be at least 0')
+      .max(5, 'test_retries must be at most 5')
+      .default(0),
   })
   .strict();
 export type JobSpecInput = z.input<typeof JobSpec>;
@@ -107,6 +125,7 @@ export const ERROR_REASONS = [
   'assignment_unacknowledged', // the agent did not acknowledge the assignment in time
   'assignment_refused', // the agent refused the assignment (e.g. its slot was busy)
   'runner_error', // the agent could not run the spec (device session, Playwright, missing build)
+  'agent_shutdown', // the agent was stopped (SIGTERM) and handed the attempt back
 ] as const;
 export type ErrorReason = (typeof ERROR_REASONS)[number];
 

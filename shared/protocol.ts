@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { ErrorCode } from './errors.js';
-import { JobState, Platform, Target, TestCaseResult } from './job.js';
+import { ERROR_REASONS, JobState, Platform, Target, TestCaseResult } from './job.js';
 import type { JobView } from './api.js';
 
 export const AGENTS_NAMESPACE = '/agents';
@@ -76,6 +76,8 @@ export interface Assignment {
   target: Target;
   platform: Platform;
   priority: number;
+  /** Playwright retries of a failing test inside this run. */
+  test_retries: number;
 }
 
 export const StartedPayload = z.object({
@@ -117,8 +119,10 @@ export const FinishedPayload = z.object({
   video: z.object({ url: z.string().min(1).max(4096), platform: z.string().max(50) }).nullable(),
   /** Why there is no video, when there is none (e.g. "the driver cannot record the screen"). */
   video_note: z.string().max(2000).nullable(),
+  /** With `error`: why (default `runner_error`; `agent_shutdown` when the agent hands the attempt back). */
+  error_reason: z.enum(ERROR_REASONS).nullable().default(null),
 });
-export type FinishedPayload = z.infer<typeof FinishedPayload>;
+export type FinishedPayload = z.input<typeof FinishedPayload>;
 
 export interface CancelOrder {
   job_id: string;
@@ -133,6 +137,8 @@ export interface AgentToCoordinator {
   started: (p: StartedPayload, ack: (a: Ack) => void) => void;
   log: (p: LogChunkPayload, ack: (a: Ack<{ seq: number }>) => void) => void;
   finished: (p: FinishedPayload, ack: (a: Ack) => void) => void;
+  /** The agent is shutting down: give its slots no new work (running attempts finish or come back). */
+  drain: (p: Record<string, never>, ack: (a: Ack) => void) => void;
 }
 export interface CoordinatorToAgent {
   assign: (a: Assignment, ack: (a: Ack) => void) => void;

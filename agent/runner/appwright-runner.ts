@@ -75,6 +75,8 @@ export interface RunSpecOptions {
   killGraceMs?: number;
   /** Extra environment for the spec. QG_* and NODE_OPTIONS cannot be set this way. */
   env?: Record<string, string>;
+  /** Playwright retries of a failing test inside this run (`--retries`). Default 0. */
+  retries?: number;
   /**
    * Check the session with one WebDriver round trip before starting Playwright (default true), so a
    * dead session costs milliseconds instead of a Playwright start. The provider checks again in
@@ -303,7 +305,7 @@ export async function runAppwrightSpec(opts: RunSpecOptions): Promise<SpecResult
   const wrapper = wrapperFor(userConfig, { projectDir, workDir, platform: opts.session.platform, jsonReport });
   await writeFile(wrapper.file, wrapper.source);
 
-  const child = spawn(process.execPath, [cli, 'test', '-c', wrapper.file, `^${escapeRegExp(specFile)}$`], {
+  const child = spawn(process.execPath, [cli, 'test', '-c', wrapper.file, `--retries=${opts.retries ?? 0}`, `^${escapeRegExp(specFile)}$`], {
     cwd: projectDir,
     env: childEnv(opts),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -19,6 +19,7 @@ import {
   fieldErrors,
 } from '../../shared/index.js';
 import type { JobService } from '../jobs/job-service.js';
+import { isStoreUnavailable } from '../store/index.js';
 import type { Dispatcher } from './dispatcher.js';
 import { type AgentEntry, type AgentSocket, type Fleet, type SlotEntry, slotKeyOf } from './fleet.js';
 
@@ -51,6 +52,7 @@ function handle<P, R extends object>(
     const reply = typeof ack === 'function' ? ack : () => {};
     fn(payload).then(reply, (err: unknown) => {
       if (err instanceof QgError) reply(refuse(err.code, err.message));
+      else if (isStoreUnavailable(err)) reply(refuse('store_unavailable', 'the database is unavailable; send it again shortly'));
       else {
         log(`agent message failed: ${(err as Error).stack ?? String(err)}`);
         reply(refuse('internal', (err as Error).message));
@@ -106,7 +108,7 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
             slot.jobId = r.job_id;
           }
         }
-        agent = { agentId: p.agent_id, name: p.name, version: p.version, socket, connectedAtMs: t, lastSeenMs: t, slots, lastRunning: new Set() };
+        agent = { agentId: p.agent_id, name: p.name, version: p.version, socket, connectedAtMs: t, lastSeenMs: t, slots, lastRunning: new Set(), draining: false };
         fleet.agents.set(p.agent_id, agent);
         // Keep what the agent still runs and the coordinator still considers current; stop the rest.
         const cancel = dispatcher.renew(p.agent_id, p.running);
@@ -188,6 +190,16 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
         if (r === 'not_started') throw new QgError('illegal_transition', `attempt ${p.attempt_id} sent a test result before started`);
         dispatcher.attemptEnded(p.attempt_id, slot.key);
         if (r === 'stale') throw new QgError('stale_attempt', `attempt ${p.attempt_id} is no longer current; its result is not stored`);
+        return { ok: true };
+      }),
+    );
+
+    socket.on(
+      'drain',
+      handle(log, async () => {
+        const a = requireAgent();
+        a.draining = true;
+        log(`agent ${a.agentId} is shutting down: no new jobs for its ${a.slots.size} slot(s)`);
         return { ok: true };
       }),
     );

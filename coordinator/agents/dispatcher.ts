@@ -118,6 +118,7 @@ export class Dispatcher {
       target: row.target as Target,
       platform: row.platform as Platform,
       priority: row.priority,
+      test_retries: row.testRetries,
     };
     let refusal: string | null = null;
     let reason: ErrorReason = 'assignment_refused';
@@ -177,11 +178,11 @@ export class Dispatcher {
     return stop;
   }
 
-  /** Keeps the attempts found on slots at start-up, with one lease of grace for their agents to come back. */
-  adopt(rows: ReadonlyArray<{ id: string; attemptId: string | null; agentId: string | null; slotId: string | null }>): void {
+  /** Keeps the attempts found on slots at start-up, with `graceMs` for their agents to come back and report them. */
+  adopt(rows: ReadonlyArray<{ id: string; attemptId: string | null; agentId: string | null; slotId: string | null }>, graceMs: number): void {
     for (const r of rows) {
       if (!r.attemptId || !r.agentId || !r.slotId) continue;
-      this.#leases.set(r.attemptId, { jobId: r.id, slotKey: `${r.agentId}/${r.slotId}`, expiresAtMs: this.now() + this.opts.leaseMs });
+      this.#leases.set(r.attemptId, { jobId: r.id, slotKey: `${r.agentId}/${r.slotId}`, expiresAtMs: this.now() + graceMs });
     }
   }
 
@@ -205,9 +206,24 @@ export class Dispatcher {
     this.schedule();
   }
 
-  /** Loses every attempt whose lease ran out. Called by the lease sweep timer. */
+  /**
+   * Called by the sweep timer: ends running jobs past their deadline (`timed_out`, and the agent is
+   * told to stop), and loses every attempt whose lease ran out.
+   */
   async sweep(): Promise<void> {
     const now = this.now();
+    for (const row of this.service.overdue(now)) {
+      try {
+        if (row.attemptId && (await this.service.timeOut(row.id, row.attemptId))) {
+          this.log(`job ${row.id} timed out after ${row.timeoutMs} ms; stopping attempt ${row.attemptId}`);
+          this.#leases.delete(row.attemptId);
+          const socket = row.agentId ? this.fleet.agents.get(row.agentId)?.socket : null;
+          socket?.emit('cancel', { job_id: row.id, attempt_id: row.attemptId, reason: `the job ran past its ${row.timeoutMs} ms deadline` });
+        }
+      } catch (err) {
+        this.log(`could not time out ${row.id}: ${(err as Error).message}; retrying on the next sweep`);
+      }
+    }
     for (const [attemptId, lease] of [...this.#leases]) {
       if (lease.expiresAtMs > now) continue;
       // Free the slot unless its agent still says it runs the attempt (then its next report frees it).

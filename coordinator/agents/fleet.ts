@@ -26,6 +26,8 @@ export interface AgentEntry {
   slots: Map<string, SlotEntry>;
   /** The attempts the agent said it runs in its last register or heartbeat. */
   lastRunning: Set<string>;
+  /** The agent is shutting down: its slots take no new jobs. */
+  draining: boolean;
 }
 
 export const slotKeyOf = (agentId: string, slotId: string): string => `${agentId}/${slotId}`;
@@ -49,7 +51,7 @@ export class Fleet {
           platform: s.info.platform,
           installedAppVersionId: s.info.installed_app_version_id,
           free: s.attemptId === null,
-          online: a.socket !== null,
+          online: a.socket !== null && !a.draining,
         });
       }
     }
@@ -71,7 +73,7 @@ export class Fleet {
         device_name: s.info.device_name,
         endpoint: s.info.endpoint,
         installed_app_version_id: s.info.installed_app_version_id,
-        state: a.socket === null ? ('offline' as const) : s.attemptId === null ? ('idle' as const) : ('busy' as const),
+        state: a.socket === null ? ('offline' as const) : s.attemptId !== null ? ('busy' as const) : a.draining ? ('draining' as const) : ('idle' as const),
         job_id: s.jobId,
         installs: s.installs,
       })),

@@ -16,7 +16,7 @@ import {
 } from '../../shared/index.js';
 import type { JobService } from '../jobs/job-service.js';
 import type { Fleet } from '../agents/fleet.js';
-import type { JobStore } from '../store/index.js';
+import { isStoreUnavailable, type JobStore } from '../store/index.js';
 
 const STATUS: Record<ErrorCode, 400 | 404 | 409 | 413 | 500 | 503> = {
   validation_failed: 400,
@@ -67,6 +67,10 @@ export function createApp(deps: HttpDeps): Hono {
 
   app.onError((err, c) => {
     if (err instanceof QgError) return c.json(err.toBody(), statusOf(err.code) as 400);
+    if (isStoreUnavailable(err)) {
+      deps.log(`HTTP ${c.req.method} ${c.req.path}: the database is unavailable: ${err.message}`);
+      return c.json(new QgError('store_unavailable', 'the database is unavailable; try again shortly').toBody(), 503);
+    }
     deps.log(`HTTP ${c.req.method} ${c.req.path} failed: ${err.stack ?? err.message}`);
     return c.json(new QgError('internal', 'internal error; see the coordinator log').toBody(), 500);
   });
@@ -121,6 +125,12 @@ export function createApp(deps: HttpDeps): Hono {
     const before = await service.cancel(c.req.param('id'));
     deps.onCancelled(before.id, before.attemptId, before.agentId);
     return c.json(await service.view(before.id));
+  });
+
+  api.post('/jobs/:id/resubmit', async (c) => {
+    const row = await service.resubmit(c.req.param('id'));
+    const reply: SubmitReply = { job_id: row.id, status: 'queued' };
+    return c.json(reply, 201, { Location: `/api/v1/jobs/${row.id}` });
   });
 
   api.get('/agents', (c) => c.json({ agents: fleet.view() }));

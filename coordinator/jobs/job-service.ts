@@ -18,11 +18,11 @@ import {
   nextState,
 } from '../../shared/index.js';
 import { JobQueues, type QueuedJob } from '../scheduler/index.js';
-import type { JobEventRow, JobFilter, JobRow, JobStore, TestCaseRow, VideoResultRow } from '../store/index.js';
+import { type JobEventRow, type JobFilter, type JobRow, type JobStore, type TestCaseRow, type VideoResultRow, isStoreUnavailable } from '../store/index.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import { newAttemptId, newJobId } from '../util/ids.js';
 import { toJobEvent, toJobView, type InstallEventData, type StateEventData } from './job-view.js';
-import { decideRetry } from './retry-policy.js';
+import { type BackoffOptions, DEFAULT_BACKOFF, decideRetry } from './retry-policy.js';
 
 /** Where job events go once they are stored (the watch hub). */
 export interface JobEventSink {
@@ -49,11 +49,38 @@ export class JobService {
   /** Explains why a queued job waits (set by the dispatcher, which knows the slots). */
   waitingReason: (jobId: string) => string | null = () => null;
 
+  /** Jobs waiting out a retry backoff before they re-enter their queue. */
+  readonly #delayed = new Map<string, NodeJS.Timeout>();
+
   constructor(
     private readonly store: JobStore,
     private readonly sink: JobEventSink,
     private readonly now: () => number = Date.now,
+    private readonly backoff: BackoffOptions = DEFAULT_BACKOFF,
+    private readonly random: () => number = Math.random,
   ) {}
+
+  /** Stops the backoff timers (the coordinator is closing). */
+  close(): void {
+    for (const t of this.#delayed.values()) clearTimeout(t);
+    this.#delayed.clear();
+  }
+
+  /** Queues a queued job now, or when its backoff ends. */
+  #enqueue(row: JobRow): void {
+    const wait = row.notBeforeMs === null ? 0 : Number(row.notBeforeMs) - this.now();
+    if (wait <= 0) {
+      this.queues.add(toQueued(row));
+      this.onQueued();
+      return;
+    }
+    const t = setTimeout(() => {
+      this.#delayed.delete(row.id);
+      const current = this.#active.get(row.id);
+      if (current && current.status === 'queued') this.#enqueue({ ...current, notBeforeMs: null });
+    }, wait);
+    this.#delayed.set(row.id, t);
+  }
 
   /** Runs `fn` while no other move of this job can happen (used by watchers to replay without a gap). */
   withJob<T>(jobId: string, fn: () => Promise<T>): Promise<T> {
@@ -66,10 +93,9 @@ export class JobService {
     const onSlots: JobRow[] = [];
     for (const row of rows) {
       this.#active.set(row.id, row);
-      if (row.status === 'queued') this.queues.add(toQueued(row));
+      if (row.status === 'queued') this.#enqueue(row);
       else onSlots.push(row);
     }
-    if (this.queues.size) this.onQueued();
     return onSlots;
   }
 
@@ -91,7 +117,7 @@ export class JobService {
    * submit: stores a new queued job (durably: the answer comes after the commit), then queues it.
    * Errors: store_unavailable when the database does not take the write. Events: state → queued.
    */
-  async submit(spec: JobSpec): Promise<JobRow> {
+  async submit(spec: JobSpec, resubmittedFrom: string | null = null): Promise<JobRow> {
     const now = this.now();
     const row: JobRow = {
       id: newJobId(now),
@@ -119,18 +145,69 @@ export class JobService {
       errorMessage: null,
       videoNote: null,
       lastEventId: 1,
+      timeoutMs: spec.timeout_ms,
+      testRetries: spec.test_retries,
+      notBeforeMs: null,
+      deadlineMs: null,
+      resubmittedFrom,
     };
-    const event = stateEvent(row.id, 1, 0, now, { from: null, to: 'queued', message: null });
+    const event = stateEvent(row.id, 1, 0, now, { from: null, to: 'queued', message: resubmittedFrom ? `resubmitted from ${resubmittedFrom}` : null });
     try {
       await this.store.insertJob(row, event);
     } catch (cause) {
+      if (!isStoreUnavailable(cause)) throw cause;
       throw new QgError('store_unavailable', 'the job could not be stored; it was not accepted, submit it again', undefined, { cause });
     }
     this.#active.set(row.id, row);
-    this.queues.add(toQueued(row));
     this.sink.publish(toJobEvent({ kind: 'event', row: event }));
-    this.onQueued();
+    this.#enqueue(row);
     return row;
+  }
+
+  /**
+   * resubmit: a new job with the same spec as an ended one (e.g. from the `error` dead-letter list).
+   * Errors: job_not_found, illegal_transition (the job has not ended).
+   */
+  async resubmit(jobId: string): Promise<JobRow> {
+    const row = this.#active.get(jobId) ?? (await this.store.getJob(jobId));
+    if (!row) throw new QgError('job_not_found', `no job with id ${jobId}`);
+    if (!isFinal(row.status as JobState)) throw new QgError('illegal_transition', `job ${jobId} is ${row.status}; only an ended job can be resubmitted`);
+    return this.submit(
+      {
+        org_id: row.orgId,
+        app_version_id: row.appVersionId,
+        test_path: row.testPath,
+        priority: row.priority,
+        target: row.target as JobSpec['target'],
+        platform: row.platform as JobSpec['platform'],
+        max_attempts: row.maxAttempts,
+        timeout_ms: row.timeoutMs,
+        test_retries: row.testRetries,
+      },
+      row.id,
+    );
+  }
+
+  /** Running jobs past their deadline. */
+  overdue(nowMs: number): JobRow[] {
+    const out: JobRow[] = [];
+    for (const row of this.#active.values()) if (row.status === 'running' && row.deadlineMs !== null && Number(row.deadlineMs) <= nowMs) out.push(row);
+    return out;
+  }
+
+  /** time_out: running → timed_out for the current attempt. False when the job moved on. Events: state → timed_out. */
+  async timeOut(jobId: string, attemptId: string): Promise<boolean> {
+    return this.withJob(jobId, async () => {
+      const row = this.#active.get(jobId);
+      if (!row || row.attemptId !== attemptId || row.status !== 'running') return false;
+      return this.#move(
+        row,
+        'time_out',
+        attemptId,
+        { finishedAtMs: this.now(), errorReason: 'timed_out', errorMessage: `the attempt ran past its ${row.timeoutMs} ms deadline` },
+        `deadline of ${row.timeoutMs} ms passed`,
+      );
+    });
   }
 
   /**
@@ -172,7 +249,7 @@ export class JobService {
         const data: InstallEventData = { slot_id: slotId, app_version_id: p.install.app_version_id, duration_ms: p.install.duration_ms };
         extra.push({ jobId: row.id, eventId: row.lastEventId + 1, type: 'install', attempt: row.attempts, data: JSON.stringify(data), atMs: now });
       }
-      return this.#move(row, 'start', p.attempt_id, { startedAtMs: now, installedBuild: p.install !== null }, null, extra);
+      return this.#move(row, 'start', p.attempt_id, { startedAtMs: now, deadlineMs: now + row.timeoutMs, installedBuild: p.install !== null }, null, extra);
     });
   }
 
@@ -216,7 +293,9 @@ export class JobService {
       }
       if (row.attemptId !== p.attempt_id || (row.status !== 'running' && row.status !== 'assigned')) return 'stale';
       if (p.outcome === 'error') {
-        return (await this.#retryOrGiveUp(row, 'runner_error', p.error_message ?? 'the agent could not run the spec', slotKey)) ? 'requeued' : 'finished';
+        const reason = p.error_reason ?? 'runner_error';
+        const message = p.error_message ?? 'the agent could not run the spec';
+        return (await this.#retryOrGiveUp(row, reason, message, slotKey)) ? 'requeued' : 'finished';
       }
       if (row.status === 'assigned') return 'not_started';
       const now = this.now();
@@ -297,15 +376,16 @@ export class JobService {
   }
 
   async #retryOrGiveUp(row: JobRow, reason: ErrorReason, message: string, slotKey: string | null): Promise<boolean> {
-    const decision = decideRetry(row);
+    // A handed-back attempt (agent shutdown) says nothing bad about the job or the fleet: no backoff.
+    const decision = decideRetry(row, reason === 'agent_shutdown' ? { baseMs: 0, maxMs: 0 } : this.backoff, this.random());
     const avoid = slotKey && !row.avoidSlots.split(',').includes(slotKey) ? [row.avoidSlots, slotKey].filter(Boolean).join(',') : row.avoidSlots;
     if (decision.action === 'requeue') {
       await this.#move(
         row,
         'requeue',
         row.attemptId ?? undefined,
-        { attemptId: null, agentId: null, slotId: null, avoidSlots: avoid, errorReason: reason, errorMessage: message },
-        `attempt ${row.attempts} lost (${reason}): ${message}; queued again`,
+        { attemptId: null, agentId: null, slotId: null, deadlineMs: null, avoidSlots: avoid, errorReason: reason, errorMessage: message, notBeforeMs: this.now() + decision.delayMs },
+        `attempt ${row.attempts} lost (${reason}): ${message}; queued again in ${decision.delayMs} ms`,
       );
       return true;
     }
@@ -345,14 +425,16 @@ export class JobService {
     if (!ok) return false;
     const next: JobRow = { ...row, ...changes };
     this.queues.remove(row.id);
+    const timer = this.#delayed.get(row.id);
+    if (timer) {
+      clearTimeout(timer);
+      this.#delayed.delete(row.id);
+    }
     if (isFinal(to)) this.#active.delete(row.id);
     else this.#active.set(row.id, next);
     for (const e of before) this.sink.publish(toJobEvent({ kind: 'event', row: e }));
     this.sink.publish(toJobEvent({ kind: 'event', row: event }));
-    if (to === 'queued') {
-      this.queues.add(toQueued(next));
-      this.onQueued();
-    }
+    if (to === 'queued') this.#enqueue(next);
     if (isFinal(to)) {
       const tests = finish?.testCases ?? [];
       this.sink.end(row.id, toJobView(next, tests, finish?.video ?? null, null));

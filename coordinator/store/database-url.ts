@@ -38,3 +38,17 @@ export function parseDatabaseUrl(url: string, cwd = process.cwd()): DatabaseConf
 export function redact(url: string): string {
   return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
 }
+
+/**
+ * True when an error means the database cannot be reached (down, restarting, connection lost),
+ * as opposed to a bug or a constraint: such errors answer 503 `store_unavailable`.
+ */
+export function isStoreUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const { name, code, message } = e as { name?: string; code?: string; message?: string };
+    if (name === 'ConnectionException') return true;
+    if (code && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|PROTOCOL_CONNECTION_LOST|PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR|ER_SERVER_SHUTDOWN|ER_CON_COUNT_ERROR|SQLITE_BUSY|SQLITE_IOERR.*|SQLITE_FULL|SQLITE_CANTOPEN)$/.test(code)) return true;
+    if (message && /connection lost|server has gone away|closed state|connect ECONNREFUSED|database is locked/i.test(message)) return true;
+  }
+  return false;
+}

@@ -32,6 +32,13 @@ export interface JobRow {
   videoNote: string | null;
   /** Highest event id given to this job (state changes, log chunks, installs share one sequence). */
   lastEventId: number;
+  timeoutMs: number;
+  testRetries: number;
+  /** Backoff after an infrastructure error: not dispatched before this time. */
+  notBeforeMs: number | null;
+  /** When the running attempt times out (startedAt + timeout). */
+  deadlineMs: number | null;
+  resubmittedFrom: string | null;
 }
 
 export const JobEntity = new EntitySchema<JobRow>({
@@ -68,6 +75,11 @@ export const JobEntity = new EntitySchema<JobRow>({
     errorMessage: { type: 'text', nullable: true },
     videoNote: { type: 'text', nullable: true },
     lastEventId: { type: 'integer' },
+    timeoutMs: { type: 'integer', default: 1_800_000 },
+    testRetries: { type: 'integer', default: 0 },
+    notBeforeMs: { type: new BigIntType('number'), nullable: true },
+    deadlineMs: { type: new BigIntType('number'), nullable: true },
+    resubmittedFrom: { type: 'string', length: 64, nullable: true },
   },
 });
 

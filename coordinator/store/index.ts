@@ -1,4 +1,4 @@
 /** The store room: MikroORM entities and the guarded-transition store. */
 export { JobStore, type Guard, type JobFilter, type StoredEvent } from './job-store.js';
-export { parseDatabaseUrl, redact, type DatabaseConfig } from './database-url.js';
+export { isStoreUnavailable, parseDatabaseUrl, redact, type DatabaseConfig } from './database-url.js';
 export type { JobRow, JobEventRow, LogChunkRow, TestCaseRow, VideoResultRow } from './entities.js';

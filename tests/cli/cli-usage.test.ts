@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { jobViewFixture } from '../helpers/fixtures.js';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 const bin = `${repoRoot}bin/qgjob.js`;
@@ -49,33 +50,8 @@ const requests: Recorded[] = [];
 let server: Server | undefined;
 let url = '';
 
-const jobView = (id: string) => ({
-  job_id: id,
-  org_id: '007',
-  app_version_id: 'xyz123',
-  test_path: 'tests/onboarding.spec.js',
-  priority: 5,
-  target: 'emulator',
-  platform: 'android',
-  status: 'queued',
-  attempts: 0,
-  max_attempts: 3,
-  attempt_id: null,
-  agent_id: null,
-  slot_id: null,
-  created_at: new Date().toISOString(),
-  updated_at: new Date().toISOString(),
-  assigned_at: null,
-  started_at: null,
-  finished_at: null,
-  duration_ms: null,
-  installed_build: null,
-  error: null,
-  test_cases: [],
-  video: null,
-  video_note: null,
-  waiting_reason: 'no connected slot serves emulator/android',
-});
+const jobView = (id: string) =>
+  jobViewFixture({ job_id: id, org_id: '007', app_version_id: 'xyz123', waiting_reason: 'no connected slot serves emulator/android' });
 
 test.before(async () => {
   if (!existsSync(`${repoRoot}dist/cli/index.js`)) throw new Error('dist/ is missing: run `npm run build` before this suite');
@@ -185,6 +161,8 @@ test('numeric-looking ids stay strings, exactly as typed', async () => {
     platform: 'android',
     priority: 5,
     max_attempts: 3,
+    timeout_ms: 1_800_000,
+    test_retries: 0,
   });
 });
 

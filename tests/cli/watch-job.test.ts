@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { Server, type Namespace, type Socket } from 'socket.io';
 import { watchJob } from '../../cli/client.js';
 import { QgError, WATCH_NAMESPACE, type CoordinatorToWatcher, type JobEvent, type JobView, type WatcherToCoordinator } from '../../shared/index.js';
+import { jobViewFixture } from '../helpers/fixtures.js';
 
 let http: HttpServer | undefined;
 let io: Server | undefined;
@@ -21,33 +22,8 @@ let url = '';
 let onSubscribe: (socket: Socket<WatcherToCoordinator, CoordinatorToWatcher>, p: { job_id: string; after_event_id?: number }, n: number) => void = () => {};
 const subscriptions: Array<{ job_id: string; after_event_id?: number }> = [];
 
-const job = (status: JobView['status']): JobView => ({
-  job_id: 'j1',
-  org_id: 'acme',
-  app_version_id: 'v1',
-  test_path: 'tests/a.spec.js',
-  priority: 5,
-  target: 'emulator',
-  platform: 'android',
-  status,
-  attempts: 1,
-  max_attempts: 3,
-  attempt_id: 'a1',
-  agent_id: null,
-  slot_id: null,
-  created_at: new Date().toISOString(),
-  updated_at: new Date().toISOString(),
-  assigned_at: null,
-  started_at: null,
-  finished_at: null,
-  duration_ms: 10,
-  installed_build: false,
-  error: null,
-  test_cases: [],
-  video: null,
-  video_note: null,
-  waiting_reason: null,
-});
+const job = (status: JobView['status']): JobView =>
+  jobViewFixture({ job_id: 'j1', app_version_id: 'v1', test_path: 'tests/a.spec.js', status, attempts: 1, attempt_id: 'a1', duration_ms: 10, installed_build: false });
 
 const log = (id: number): JobEvent => ({ job_id: 'j1', event_id: id, at: new Date().toISOString(), type: 'log', attempt: 1, lines: [{ at_ms: 0, stream: 'stdout', text: `line ${id}` }] });
 

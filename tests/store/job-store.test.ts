@@ -34,6 +34,11 @@ const row = (id: string, over: Partial<JobRow> = {}): JobRow => ({
   errorMessage: null,
   videoNote: null,
   lastEventId: 1,
+  timeoutMs: 1_800_000,
+  testRetries: 0,
+  notBeforeMs: null,
+  deadlineMs: null,
+  resubmittedFrom: null,
   ...over,
 });
 const ev = (jobId: string, eventId: number) => ({ jobId, eventId, type: 'state', attempt: 0, data: '{}', atMs: 1 });
