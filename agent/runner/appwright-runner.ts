@@ -227,6 +227,7 @@ function childEnv(opts: RunSpecOptions): NodeJS.ProcessEnv {
   env.QG_SESSION_ID = opts.session.sessionId;
   env.QG_CAPS = JSON.stringify(opts.session.capabilities);
   env.QG_PLATFORM = opts.session.platform;
+  env.QG_AGENT_PID = String(process.pid);
   return env;
 }
 

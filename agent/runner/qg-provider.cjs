@@ -22,6 +22,25 @@ const path = require('node:path');
 
 const PROVIDER = 'qgjob';
 
+/**
+ * Orphan guard. Playwright runs in its own process group (so an abort can stop the whole group),
+ * which also means it would outlive an agent killed with SIGKILL. In the runner process (whose
+ * parent is the agent, QG_AGENT_PID), a cheap timer notices the parent is gone and ends the group.
+ */
+(function orphanGuard() {
+  const agentPid = Number(process.env.QG_AGENT_PID);
+  if (!agentPid || process.ppid !== agentPid) return; // a worker, or not run by the agent
+  setInterval(() => {
+    if (process.ppid !== agentPid) {
+      try {
+        process.kill(-process.pid, 'SIGKILL');
+      } catch {
+        process.exit(1);
+      }
+    }
+  }, 500).unref();
+})();
+
 function env(name) {
   const v = process.env[name];
   if (!v) throw new Error(`qg: ${name} is not set; this config must be run by the qgjob agent`);

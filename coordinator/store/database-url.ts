@@ -48,7 +48,7 @@ export function isStoreUnavailable(err: unknown): boolean {
     const { name, code, message } = e as { name?: string; code?: string; message?: string };
     if (name === 'ConnectionException') return true;
     if (code && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|PROTOCOL_CONNECTION_LOST|PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR|ER_SERVER_SHUTDOWN|ER_CON_COUNT_ERROR|SQLITE_BUSY|SQLITE_IOERR.*|SQLITE_FULL|SQLITE_CANTOPEN)$/.test(code)) return true;
-    if (message && /connection lost|server has gone away|closed state|connect ECONNREFUSED|database is locked/i.test(message)) return true;
+    if (message && /connection lost|server has gone away|closed state|connect ECONNREFUSED|database is locked|Transaction query already complete/i.test(message)) return true;
   }
   return false;
 }

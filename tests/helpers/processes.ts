@@ -3,7 +3,7 @@
  * `npm run build`, which `npm test` runs first) as child processes on 127.0.0.1, and a fresh
  * MySQL database per test file when QGJOB_TEST_MYSQL_URL is set.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,12 @@ import { fileURLToPath } from 'node:url';
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 export const qgjobBin = join(repoRoot, 'bin', 'qgjob.js');
 export const exampleProject = join(repoRoot, 'examples', 'appwright-project');
+
+/** uvu sets FORCE_COLOR for itself; children get plain output (and no warning about both being set). */
+function withoutForceColor(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { FORCE_COLOR: _drop, ...rest } = env;
+  return rest;
+}
 
 export const tempDir = (prefix: string): string => mkdtempSync(join(tmpdir(), `qgjob-${prefix}-`));
 
@@ -31,7 +37,7 @@ export interface Proc {
 export function spawnQgjob(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(process.execPath, [qgjobBin, ...args], {
     cwd: repoRoot,
-    env: { ...process.env, NO_COLOR: '1', ...env },
+    env: { ...withoutForceColor(process.env), NO_COLOR: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -99,8 +105,10 @@ export async function runQgjob(args: string[], env: NodeJS.ProcessEnv = {}): Pro
 }
 
 /** `qgjob coordinator` on a free port; resolves with its URL once it listens. */
-export async function startCoordinatorProc(opts: { database?: string; dataDir?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ proc: Proc; url: string }> {
-  const args = ['coordinator', '--port', '0', '--data-dir', opts.dataDir ?? tempDir('coord')];
+export async function startCoordinatorProc(
+  opts: { database?: string; dataDir?: string; port?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ proc: Proc; url: string }> {
+  const args = ['coordinator', '--port', String(opts.port ?? 0), '--data-dir', opts.dataDir ?? tempDir('coord')];
   if (opts.database) args.push('--database', opts.database);
   const proc = spawnQgjob(args, opts.env);
   const m = await proc.waitFor(/listening on (http:\/\/\S+)/);
@@ -115,6 +123,7 @@ export async function startAgentProc(opts: {
   agentId?: string;
   target?: string;
   platform?: string;
+  workDir?: string;
   env?: NodeJS.ProcessEnv;
 }): Promise<Proc> {
   const proc = spawnQgjob(
@@ -129,13 +138,55 @@ export async function startAgentProc(opts: {
       '--device-name', 'Fake device',
       '--appium-url', opts.appiumUrl,
       '--capabilities', JSON.stringify({ platformName: 'Fake', 'appium:automationName': 'Fake' }),
-      '--work-dir', tempDir('agent'),
+      '--work-dir', opts.workDir ?? tempDir('agent'),
       ...(opts.agentId ? ['--agent-id', opts.agentId] : []),
     ],
     opts.env,
   );
   await proc.waitFor(/serving \d+ slot/);
   return proc;
+}
+
+/** A port that was free a moment ago (for a process that must come back on the same port). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const srv = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => srv.once('listening', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** Polls the coordinator until `pred` holds for the job (observing only; the work is real). */
+export async function waitForJob(url: string, jobId: string, pred: (j: import('../../shared/index.js').JobView) => boolean, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  let last: import('../../shared/index.js').JobView | null = null;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`${url}/api/v1/jobs/${jobId}`);
+      if (res.ok) {
+        last = (await res.json()) as import('../../shared/index.js').JobView;
+        if (pred(last)) return last;
+      }
+    } catch {
+      // the coordinator may be restarting
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`job ${jobId} did not reach the expected state within ${timeoutMs} ms; last seen: ${JSON.stringify(last)?.slice(0, 600)}`);
+}
+
+/** Process ids whose command line contains `needle` (e.g. an attempt's work folder). */
+export function pidsMatching(needle: string): number[] {
+  try {
+    return execFileSync('pgrep', ['-f', needle], { encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)
+      .filter((pid) => pid !== process.pid);
+  } catch {
+    return []; // pgrep exits 1 when nothing matches
+  }
 }
 
 /**
