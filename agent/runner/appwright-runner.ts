@@ -218,6 +218,7 @@ function childEnv(opts: RunSpecOptions): NodeJS.ProcessEnv {
   }
   env.WDIO_LOG_LEVEL = 'error'; // webdriver's INFO lines would land in the spec's stdout
   env.FORCE_COLOR = '0'; // plain lines for watchers and reports
+  delete env.NO_COLOR; // with FORCE_COLOR set, Node warns that NO_COLOR is ignored
   for (const [k, v] of Object.entries(opts.env ?? {})) {
     if (k !== 'NODE_OPTIONS' && !k.startsWith('QG_')) env[k] = v;
   }
