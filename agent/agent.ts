@@ -19,11 +19,16 @@ import {
   type CoordinatorToAgent,
   type FinishedPayload,
   type RunningAttempt,
+  type ErrorReason,
+  type SlotHealth,
   type StartedPayload,
   VERSION,
 } from '../shared/index.js';
+import { LocalBuilds } from './builds/local-builds.js';
+import { AppUploadCache, BrowserStackClient, BrowserStackError, credentialsFromEnv, DEFAULT_CREDENTIAL_ENV } from './cloud/browserstack.js';
+import { BrowserStackSlot } from './device/browserstack-slot.js';
 import { DeviceSlot } from './device/device-slot.js';
-import { startRecording, stopRecording } from './device/recording.js';
+import type { Slot } from './device/slot.js';
 import { LogStreamer } from './log-streamer.js';
 import type { Agent, AgentOptions } from './options.js';
 import { runAppwrightSpec } from './runner/appwright-runner.js';
@@ -48,9 +53,23 @@ function defaultAgentId(opts: AgentOptions): string {
   return `${host}-${createHash('sha1').update(slots).digest('hex').slice(0, 8)}`;
 }
 
+/** A slot and how healthy its device is, as the agent sees it. */
+interface SlotState {
+  slot: Slot;
+  health: SlotHealth;
+  healthReason: string | null;
+  /** Infrastructure failures in a row (a passing or failing test resets it). */
+  failuresInARow: number;
+  quarantinedUntilMs: number;
+}
+
+/** Infrastructure failures in a row after which a slot is quarantined. */
+const QUARANTINE_AFTER = 3;
+
 export class AgentProcess implements Agent {
   readonly agentId: string;
-  readonly #slots = new Map<string, DeviceSlot>();
+  readonly #slots = new Map<string, SlotState>();
+  #health: NodeJS.Timeout | null = null;
   readonly #attempts = new Map<string, Attempt>();
   readonly #socket: AgentSocket;
   readonly #workDir: string;
@@ -66,7 +85,10 @@ export class AgentProcess implements Agent {
   constructor(private readonly opts: AgentOptions) {
     this.#log = opts.log ?? ((line) => process.stderr.write(`[agent] ${line}\n`));
     this.#workDir = resolve(opts.workDir ?? join('.qgjob', 'agent'));
-    for (const s of opts.slots) this.#slots.set(s.slotId, new DeviceSlot(s, opts.apps));
+    const builds = new LocalBuilds(opts.apps);
+    for (const s of opts.slots) {
+      this.#slots.set(s.slotId, { slot: this.#makeSlot(s, builds), health: 'ok', healthReason: null, failuresInARow: 0, quarantinedUntilMs: 0 });
+    }
     this.agentId = opts.agentId ?? defaultAgentId(opts);
     this.#socket = io(new URL(AGENTS_NAMESPACE, opts.url).href, {
       transports: ['websocket'],
@@ -87,6 +109,19 @@ export class AgentProcess implements Agent {
     });
     this.#socket.on('assign', (a, ack) => ack(this.#accept(a)));
     this.#socket.on('cancel', (c) => this.#stop(c.attempt_id, `cancelled by the coordinator: ${c.reason}`));
+  }
+
+  #makeSlot(config: AgentOptions['slots'][number], builds: LocalBuilds): Slot {
+    if (config.target !== 'browserstack') return new DeviceSlot(config, builds);
+    if (!config.browserstack) throw new Error(`slot ${config.slotId}: a browserstack slot needs "browserstack": { "os_version": … }`);
+    const bs = config.browserstack;
+    const credentials = credentialsFromEnv(process.env, {
+      username: bs.usernameEnv ?? DEFAULT_CREDENTIAL_ENV.username,
+      accessKey: bs.accessKeyEnv ?? DEFAULT_CREDENTIAL_ENV.accessKey,
+    });
+    const client = new BrowserStackClient({ ...credentials, ...(bs.apiBase ? { apiBase: bs.apiBase } : {}), ...(bs.hubUrl ? { hubUrl: bs.hubUrl } : {}) });
+    const cache = new AppUploadCache({ client, dir: join(this.#workDir, 'browserstack'), log: this.#log });
+    return new BrowserStackSlot({ ...config, browserstack: bs }, builds, client, cache, credentials);
   }
 
   /** Resolves once the coordinator accepted the agent's first registration. */
@@ -116,8 +151,9 @@ export class AgentProcess implements Agent {
       await Promise.race([Promise.allSettled(running().map((a) => a.done)), wait(2 * ACK_TIMEOUT_MS)]);
       this.#closed = true;
       if (this.#heartbeat) clearInterval(this.#heartbeat);
+      if (this.#health) clearInterval(this.#health);
       this.#socket.close();
-      await Promise.allSettled([...this.#slots.values()].map((s) => s.release()));
+      await Promise.allSettled([...this.#slots.values()].map((s) => s.slot.release()));
     })();
     return this.#closing;
   }
@@ -147,12 +183,14 @@ export class AgentProcess implements Agent {
       name: this.opts.name ?? hostname(),
       version: VERSION,
       slots: [...this.#slots.values()].map((s) => ({
-        slot_id: s.config.slotId,
-        target: s.config.target,
-        platform: s.config.platform,
-        device_name: s.config.deviceName,
-        endpoint: s.config.appiumUrl,
-        installed_app_version_id: s.installedAppVersionId,
+        slot_id: s.slot.config.slotId,
+        target: s.slot.config.target,
+        platform: s.slot.config.platform,
+        device_name: s.slot.config.deviceName,
+        endpoint: s.slot.config.appiumUrl,
+        installed_app_version_id: s.slot.installedAppVersionId,
+        health: s.health,
+        health_reason: s.healthReason,
       })),
       running: this.#runningList(),
     });
@@ -163,6 +201,59 @@ export class AgentProcess implements Agent {
     this.#log(`registered as ${this.agentId} with ${this.#slots.size} slot(s) at ${this.opts.url}`);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#heartbeat = setInterval(() => this.#beat(), reply.heartbeat_interval_ms);
+    if (!this.#health) {
+      this.#health = setInterval(() => void this.#checkHealth(), this.opts.healthIntervalMs ?? 10_000);
+      void this.#checkHealth();
+    }
+  }
+
+  /**
+   * Device health: a lab slot whose Appium server does not answer `/status` is offline (no jobs)
+   * until it answers again; a quarantine ends after its time. Changes are reported at once.
+   */
+  async #checkHealth(): Promise<void> {
+    const now = Date.now();
+    await Promise.all(
+      [...this.#slots.values()].map(async (st) => {
+        if (st.health === 'quarantined') {
+          if (now >= st.quarantinedUntilMs) this.#setHealth(st, 'ok', null);
+          return;
+        }
+        if (st.slot.config.target === 'browserstack') return; // the cloud's health shows in its session answers
+        const busy = [...this.#attempts.values()].some((a) => a.slot_id === st.slot.config.slotId && !a.finishing);
+        if (busy) return; // a running spec proves (or disproves) the device itself
+        const url = `${st.slot.config.appiumUrl.replace(/\/+$/, '')}/status`;
+        const ok = await fetch(url, { signal: AbortSignal.timeout(5000) }).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ok && st.health === 'offline') this.#setHealth(st, 'ok', null);
+        if (!ok && st.health === 'ok') this.#setHealth(st, 'offline', `the device's Appium server at ${st.slot.config.appiumUrl} does not answer`);
+      }),
+    );
+  }
+
+  #setHealth(st: SlotState, health: SlotHealth, reason: string | null): void {
+    if (st.health === health && st.healthReason === reason) return;
+    st.health = health;
+    st.healthReason = reason;
+    if (health === 'ok') st.failuresInARow = 0;
+    this.#log(`slot ${st.slot.config.slotId} is ${health}${reason ? `: ${reason}` : ''}`);
+    this.#reportSlot(st);
+  }
+
+  /** Counts an attempt's outcome for the slot: several infrastructure failures in a row quarantine it. */
+  #judge(st: SlotState, outcome: 'passed' | 'failed' | 'error', reason: ErrorReason | null, message: string | null): void {
+    if (outcome !== 'error') {
+      st.failuresInARow = 0;
+      return;
+    }
+    if (reason === 'agent_shutdown' || reason === 'cloud_quota') return; // not the device's fault
+    st.failuresInARow++;
+    if (st.failuresInARow >= QUARANTINE_AFTER && st.health === 'ok') {
+      st.quarantinedUntilMs = Date.now() + (this.opts.quarantineMs ?? 10 * 60_000);
+      this.#setHealth(st, 'quarantined', `${st.failuresInARow} infrastructure failures in a row; last: ${(message ?? '').slice(0, 300)}`);
+    }
   }
 
   #beat(): void {
@@ -181,6 +272,7 @@ export class AgentProcess implements Agent {
   #accept(a: Assignment): Ack {
     const slot = this.#slots.get(a.slot_id);
     if (!slot) return { ok: false, error: { code: 'unknown_agent', message: `this agent has no slot ${a.slot_id}` } };
+    if (slot.health !== 'ok') return { ok: false, error: { code: 'illegal_transition', message: `slot ${a.slot_id} is ${slot.health}` } };
     if (this.#draining) return { ok: false, error: { code: 'illegal_transition', message: SHUTDOWN } };
     if (this.#attempts.has(a.attempt_id)) return { ok: true }; // a resent assignment: already taken
     if ([...this.#attempts.values()].some((r) => r.slot_id === a.slot_id && !r.finishing)) {
@@ -227,15 +319,21 @@ export class AgentProcess implements Agent {
     }
   }
 
-  #reportSlot(slot: DeviceSlot): void {
+  #reportSlot(st: SlotState): void {
     if (!this.#socket.connected || !this.#registered) return; // the next register carries it
     this.#socket
       .timeout(ACK_TIMEOUT_MS)
-      .emitWithAck('slot_update', { slot_id: slot.config.slotId, installed_app_version_id: slot.installedAppVersionId })
+      .emitWithAck('slot_update', {
+        slot_id: st.slot.config.slotId,
+        installed_app_version_id: st.slot.installedAppVersionId,
+        health: st.health,
+        health_reason: st.healthReason,
+      })
       .catch(() => undefined);
   }
 
-  async #run(a: Assignment, slot: DeviceSlot, attempt: Attempt): Promise<void> {
+  async #run(a: Assignment, st: SlotState, attempt: Attempt): Promise<void> {
+    const slot = st.slot;
     const signal = attempt.abort.signal;
     const startedAt = Date.now();
     const streamer = new LogStreamer(a.job_id, a.attempt_id, async (chunk) => {
@@ -262,31 +360,45 @@ export class AgentProcess implements Agent {
         error_message: f.error_message?.slice(0, 20_000) ?? null,
         test_cases: f.test_cases.slice(0, 1000).map((t) => ({ ...t, error_message: t.error_message?.slice(0, 4000) ?? null })),
       });
+      this.#judge(st, f.outcome, f.error_reason ?? (f.outcome === 'error' ? 'runner_error' : null), f.error_message);
       const lost = streamer.undelivered ? `; ${streamer.undelivered} log line(s) not delivered` : '';
       this.#log(`attempt ${a.attempt_id} ${f.outcome}${r === 'stale' ? ' (the coordinator had moved on; result not stored)' : ''}${lost}`);
     };
-    const error = (message: string) => report({ outcome: 'error', error_message: message, test_cases: [], video: null, video_note: null });
+    const error = (message: string, reason: ErrorReason = 'runner_error') =>
+      report({ outcome: 'error', error_message: message, error_reason: reason, test_cases: [], video: null, video_note: null });
 
     this.#log(`running ${a.test_path} (job ${a.job_id}, attempt ${a.attempt}) on ${a.slot_id}`);
     let prepared;
     try {
-      prepared = await slot.prepare(a.app_version_id, say);
+      prepared = await slot.prepare({ jobId: a.job_id, appVersionId: a.app_version_id, testPath: a.test_path }, say);
     } catch (err) {
       await slot.release();
-      this.#reportSlot(slot);
-      return error(`could not prepare the device on ${a.slot_id}: ${(err as Error).message}`);
+      const message = `could not prepare the device on ${a.slot_id}: ${(err as Error).message}`;
+      let reason: ErrorReason = 'runner_error';
+      if (err instanceof BrowserStackError && err.code === 'parallels-in-use') reason = 'cloud_quota';
+      else if (err instanceof BrowserStackError && err.code === 'auth-failed') this.#setHealth(st, 'offline', 'BrowserStack refused the credentials');
+      else if (slot.config.target !== 'browserstack') {
+        // A device that does not answer at all is offline, not just unlucky.
+        const up = await fetch(`${slot.config.appiumUrl.replace(/\/+$/, '')}/status`, { signal: AbortSignal.timeout(5000) }).then((r) => r.ok, () => false);
+        if (!up) {
+          reason = 'device_offline';
+          this.#setHealth(st, 'offline', `the device's Appium server at ${slot.config.appiumUrl} does not answer`);
+        }
+      }
+      this.#reportSlot(st);
+      return error(message, reason);
     }
     const install = prepared.install ? { app_version_id: prepared.install.appVersionId, duration_ms: prepared.install.durationMs } : null;
     if ((await this.#deliver('started', { job_id: a.job_id, attempt_id: a.attempt_id, install }, signal)) === 'stale') {
       streamer.abandon();
-      if (install) this.#reportSlot(slot); // the install happened even though the coordinator did not record it
+      if (install) this.#reportSlot(st); // the install happened even though the coordinator did not record it
       return;
     }
 
     const workDir = join(this.#workDir, 'attempts', a.attempt_id.replace(/[^A-Za-z0-9._-]/g, '_'));
     try {
       await mkdir(workDir, { recursive: true });
-      const recording = await startRecording(prepared.session);
+      await slot.beginRun();
       const result = await runAppwrightSpec({
         projectDir: resolve(this.opts.projectDir),
         testPath: a.test_path,
@@ -297,13 +409,13 @@ export class AgentProcess implements Agent {
         signal,
         retries: a.test_retries,
       });
-      const video = await stopRecording(prepared.session, recording);
+      const video = await slot.endRun({ passed: result.outcome === 'passed', reason: result.errorMessage }, say);
       if (signal.aborted) {
         const cause = (signal.reason as Error)?.message ?? 'aborted';
         say(`stopped: ${cause}`);
         // A cancelled or timed-out run ends its device session too (a fresh one serves the next job).
         await slot.release();
-        this.#reportSlot(slot);
+        this.#reportSlot(st);
         return await report({
           outcome: 'error',
           error_message: `stopped: ${cause}`,
@@ -316,7 +428,7 @@ export class AgentProcess implements Agent {
       if (result.outcome === 'error') {
         // The spec could not run (dead session, broken project): start from a fresh session next time.
         await slot.release();
-        this.#reportSlot(slot);
+        this.#reportSlot(st);
       }
       await report({
         outcome: result.outcome,

@@ -15,6 +15,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { AGENT_ID_PATTERN, PLATFORMS, QgError, TARGETS, type FieldErrors } from '../shared/index.js';
+import { DEFAULT_HUB_URL } from './cloud/browserstack.js';
 import type { AgentOptions, SlotConfig } from './options.js';
 
 /** `required` when absent, else `expected`: zod 4 passes the offending input to a function `error`. */
@@ -41,10 +42,33 @@ const SlotJson = z
     target: z.enum(TARGETS, { error: need(`must be one of ${TARGETS.join(', ')}`) }),
     platform: z.enum(PLATFORMS, { error: need(`must be one of ${PLATFORMS.join(', ')}`) }),
     device_name: text(),
-    appium_url: httpUrl,
+    /** Required for lab slots; a browserstack slot uses its hub. */
+    appium_url: httpUrl.optional(),
     capabilities: capabilities.optional(),
+    browserstack: z
+      .object({
+        os_version: text(32),
+        username_env: text(128).optional(),
+        access_key_env: text(128).optional(),
+        api_base: httpUrl.optional(),
+        hub_url: httpUrl.optional(),
+        project_name: text().optional(),
+        build_name: text().optional(),
+        video: z
+          .object({ attempts: z.number().int().min(1).max(100).optional(), first_delay_ms: z.number().int().min(0).optional(), max_delay_ms: z.number().int().min(0).optional() })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.target === 'browserstack' && !s.browserstack) {
+      ctx.addIssue({ code: 'custom', path: ['browserstack'], message: 'is required for a browserstack slot: { "os_version": "14.0" } (credentials come from BROWSERSTACK_USERNAME / BROWSERSTACK_ACCESS_KEY)' });
+    }
+    if (s.target !== 'browserstack' && !s.appium_url) ctx.addIssue({ code: 'custom', path: ['appium_url'], message: 'is required' });
+  });
 type SlotJson = z.infer<typeof SlotJson>;
 
 /** The lab file's schema. Unknown keys are errors, so a misspelt field is caught rather than ignored. */
@@ -111,14 +135,39 @@ function summary(fields: FieldErrors): string {
 const isUrlLike = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
 const resolvePath = (base: string, p: string) => (isUrlLike(p) ? p : resolve(base, p));
 
-const slotFromJson = (s: SlotJson): SlotConfig => ({
-  slotId: s.id,
-  target: s.target,
-  platform: s.platform,
-  deviceName: s.device_name,
-  appiumUrl: s.appium_url,
-  ...(s.capabilities ? { capabilities: s.capabilities } : {}),
-});
+const slotFromJson = (s: SlotJson): SlotConfig => {
+  const bs = s.browserstack;
+  return {
+    slotId: s.id,
+    target: s.target,
+    platform: s.platform,
+    deviceName: s.device_name,
+    appiumUrl: s.appium_url ?? bs?.hub_url ?? DEFAULT_HUB_URL,
+    ...(s.capabilities ? { capabilities: s.capabilities } : {}),
+    ...(bs
+      ? {
+          browserstack: {
+            osVersion: bs.os_version,
+            ...(bs.username_env ? { usernameEnv: bs.username_env } : {}),
+            ...(bs.access_key_env ? { accessKeyEnv: bs.access_key_env } : {}),
+            ...(bs.api_base ? { apiBase: bs.api_base } : {}),
+            ...(bs.hub_url ? { hubUrl: bs.hub_url } : {}),
+            ...(bs.project_name ? { projectName: bs.project_name } : {}),
+            ...(bs.build_name ? { buildName: bs.build_name } : {}),
+            ...(bs.video
+              ? {
+                  video: {
+                    ...(bs.video.attempts !== undefined ? { attempts: bs.video.attempts } : {}),
+                    ...(bs.video.first_delay_ms !== undefined ? { firstDelayMs: bs.video.first_delay_ms } : {}),
+                    ...(bs.video.max_delay_ms !== undefined ? { maxDelayMs: bs.video.max_delay_ms } : {}),
+                  },
+                }
+              : {}),
+          },
+        }
+      : {}),
+  };
+};
 
 /**
  * Reads and validates a lab config file. Relative paths (`project`, `apps` values, `work_dir`) are

@@ -12,6 +12,27 @@ export interface SlotConfig {
   appiumUrl: string;
   /** Extra capabilities merged over the ones generated for the platform (e.g. `appium:udid`). */
   capabilities?: Record<string, unknown>;
+  /** For `target: 'browserstack'`: the cloud device (deviceName is BrowserStack's device name). */
+  browserstack?: BrowserStackSlotConfig;
+}
+
+/** A BrowserStack slot. Credentials come from the environment, never from files or flags. */
+export interface BrowserStackSlotConfig {
+  /** e.g. `14.0`. */
+  osVersion: string;
+  /** Env var holding the user name. Default BROWSERSTACK_USERNAME. */
+  usernameEnv?: string;
+  /** Env var holding the access key. Default BROWSERSTACK_ACCESS_KEY. */
+  accessKeyEnv?: string;
+  /** REST API base. Default https://api-cloud.browserstack.com. */
+  apiBase?: string;
+  /** WebDriver hub. Default https://hub.browserstack.com/wd/hub. */
+  hubUrl?: string;
+  projectName?: string;
+  /** Default `qgjob <app_version_id>`. */
+  buildName?: string;
+  /** How long to wait for the session video (reads of the session, backoff). */
+  video?: { attempts?: number; firstDelayMs?: number; maxDelayMs?: number };
 }
 
 export interface AgentOptions {
@@ -31,6 +52,10 @@ export interface AgentOptions {
   slots: SlotConfig[];
   /** Folder for per-attempt work folders and caches. Default `.qgjob/agent`. */
   workDir?: string;
+  /** How often lab devices' Appium servers are checked while idle (ms). Default 10000. */
+  healthIntervalMs?: number;
+  /** How long a slot stays quarantined after 3 infrastructure failures in a row (ms). Default 600000. */
+  quarantineMs?: number;
   /** Where operational log lines go. Default: stderr. */
   log?: (line: string) => void;
 }

@@ -58,8 +58,14 @@ export interface SlotView {
   device_name: string;
   endpoint: string;
   installed_app_version_id: string | null;
-  /** `draining`: the agent is shutting down and takes no new jobs. */
-  state: 'idle' | 'busy' | 'offline' | 'draining';
+  /**
+   * `offline`: the agent is disconnected or the device does not answer; `quarantined`: the slot
+   * failed several jobs in a row for infrastructure reasons; `draining`: the agent is shutting down.
+   * Only `idle` slots get new jobs.
+   */
+  state: 'idle' | 'busy' | 'offline' | 'quarantined' | 'draining';
+  /** Why the slot is offline or quarantined. */
+  health_reason: string | null;
   job_id: string | null;
   /** Builds installed on this slot since the agent connected. */
   installs: number;

@@ -126,6 +126,8 @@ export const ERROR_REASONS = [
   'assignment_refused', // the agent refused the assignment (e.g. its slot was busy)
   'runner_error', // the agent could not run the spec (device session, Playwright, missing build)
   'agent_shutdown', // the agent was stopped (SIGTERM) and handed the attempt back
+  'device_offline', // the slot's device (its Appium server) did not answer
+  'cloud_quota', // the cloud account had no free parallel session
 ] as const;
 export type ErrorReason = (typeof ERROR_REASONS)[number];
 

@@ -15,6 +15,8 @@ export const WATCH_NAMESPACE = '/watch';
 export type Ack<T extends object = object> = ({ ok: true } & T) | { ok: false; error: { code: ErrorCode; message: string } };
 
 const Id = z.string().min(1).max(255);
+export const SLOT_HEALTH = ['ok', 'offline', 'quarantined'] as const;
+export type SlotHealth = (typeof SLOT_HEALTH)[number];
 /**
  * Agent and slot ids: letters, digits and `. _ : @ -` (no `/`, which joins them into slot keys,
  * and no spaces).
@@ -34,8 +36,11 @@ export const SlotInfo = z.object({
   endpoint: z.string().max(1024),
   /** The app build currently installed on the device; null when unknown or none. */
   installed_app_version_id: z.string().max(255).nullable(),
+  /** `offline`: the device does not answer; `quarantined`: it failed several jobs in a row. Neither gets jobs. */
+  health: z.enum(SLOT_HEALTH).default('ok'),
+  health_reason: z.string().max(2000).nullable().default(null),
 });
-export type SlotInfo = z.infer<typeof SlotInfo>;
+export type SlotInfo = z.output<typeof SlotInfo>;
 
 /** What an agent still runs when it (re)connects. */
 export const RunningAttempt = z.object({ job_id: Id, attempt_id: Id, slot_id: Id });
@@ -61,8 +66,10 @@ export type HeartbeatPayload = z.infer<typeof HeartbeatPayload>;
 export const SlotUpdatePayload = z.object({
   slot_id: Id,
   installed_app_version_id: z.string().max(255).nullable(),
+  health: z.enum(SLOT_HEALTH).default('ok'),
+  health_reason: z.string().max(2000).nullable().default(null),
 });
-export type SlotUpdatePayload = z.infer<typeof SlotUpdatePayload>;
+export type SlotUpdatePayload = z.input<typeof SlotUpdatePayload>;
 
 /** Pushed to the agent; it acknowledges with `{ok:true}` (taken) or an error (refused, e.g. slot busy). */
 export interface Assignment {

@@ -147,7 +147,9 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
         const p = parse(SlotUpdatePayload, raw);
         const slot = a.slots.get(p.slot_id);
         if (!slot) throw new QgError('unknown_agent', `slot ${p.slot_id} was not registered`);
-        slot.info = { ...slot.info, installed_app_version_id: p.installed_app_version_id };
+        const was = slot.info.health;
+        slot.info = { ...slot.info, installed_app_version_id: p.installed_app_version_id, health: p.health, health_reason: p.health_reason };
+        if (was !== p.health) log(`slot ${slot.key} is ${p.health}${p.health_reason ? `: ${p.health_reason}` : ''}`);
         dispatcher.schedule();
         return { ok: true };
       }),

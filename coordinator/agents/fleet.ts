@@ -51,7 +51,7 @@ export class Fleet {
           platform: s.info.platform,
           installedAppVersionId: s.info.installed_app_version_id,
           free: s.attemptId === null,
-          online: a.socket !== null && !a.draining,
+          online: a.socket !== null && !a.draining && s.info.health === 'ok',
         });
       }
     }
@@ -73,7 +73,17 @@ export class Fleet {
         device_name: s.info.device_name,
         endpoint: s.info.endpoint,
         installed_app_version_id: s.info.installed_app_version_id,
-        state: a.socket === null ? ('offline' as const) : s.attemptId !== null ? ('busy' as const) : a.draining ? ('draining' as const) : ('idle' as const),
+        state:
+          a.socket === null
+            ? ('offline' as const)
+            : s.attemptId !== null
+              ? ('busy' as const)
+              : s.info.health !== 'ok'
+                ? s.info.health
+                : a.draining
+                  ? ('draining' as const)
+                  : ('idle' as const),
+        health_reason: a.socket === null ? 'the agent is disconnected' : s.info.health_reason,
         job_id: s.jobId,
         installs: s.installs,
       })),

@@ -6,7 +6,8 @@
 import * as assert from 'uvu/assert';
 import { QgClient } from '../../cli/client.js';
 import type { JobView } from '../../shared/index.js';
-import { type Proc, runQgjob, startAgentProc, startCoordinatorProc, tempDir } from '../helpers/processes.js';
+import { join } from 'node:path';
+import { type Proc, exampleProject, runQgjob, startAgentProc, startCoordinatorProc, tempDir } from '../helpers/processes.js';
 
 export interface Env {
   appiumUrl: string;
@@ -21,7 +22,9 @@ const submitArgs = (url: string, test: string, version = 'v1', org = 'qualgent')
 async function stack(env: Env, dataDir = tempDir('e2e')) {
   const c = await startCoordinatorProc({ dataDir, ...(env.database ? { database: env.database } : {}) });
   env.procs.push(c.proc);
-  const agent = await startAgentProc({ url: c.url, appiumUrl: env.appiumUrl });
+  // Two builds: v2 is a different binary (its bytes differ), every other version is the first one.
+  const app = (f: string) => join(exampleProject, 'app', f);
+  const agent = await startAgentProc({ url: c.url, appiumUrl: env.appiumUrl, apps: { v2: app('fake-app-v2.xml'), '*': app('fake-app.xml') } });
   env.procs.push(agent);
   return { url: c.url, coordinator: c.proc, agent, dataDir, client: new QgClient({ url: c.url }) };
 }

@@ -4,7 +4,7 @@
  * MySQL database per test file when QGJOB_TEST_MYSQL_URL is set.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,7 +115,10 @@ export async function startCoordinatorProc(
   return { proc, url: m[1]! };
 }
 
-/** `qgjob agent` with one fake-driver slot on `appiumUrl`; resolves once it registered. */
+/**
+ * `qgjob agent` with one fake-driver slot on `appiumUrl`, from a lab file (so builds can be mapped
+ * per app version); resolves once it registered. Builds: `apps`, else the example app for every version.
+ */
 export async function startAgentProc(opts: {
   url: string;
   appiumUrl: string;
@@ -124,22 +127,36 @@ export async function startAgentProc(opts: {
   target?: string;
   platform?: string;
   workDir?: string;
+  apps?: Record<string, string>;
+  extraArgs?: string[];
   env?: NodeJS.ProcessEnv;
 }): Promise<Proc> {
+  const lab = join(tempDir('lab'), 'lab.json');
+  writeFileSync(
+    lab,
+    JSON.stringify({
+      project: exampleProject,
+      apps: opts.apps ?? { '*': join(exampleProject, 'app', 'fake-app.xml') },
+      slots: [
+        {
+          id: opts.slotId ?? 'fake-1',
+          target: opts.target ?? 'emulator',
+          platform: opts.platform ?? 'android',
+          device_name: 'Fake device',
+          appium_url: opts.appiumUrl,
+          capabilities: { platformName: 'Fake', 'appium:automationName': 'Fake' },
+        },
+      ],
+    }),
+  );
   const proc = spawnQgjob(
     [
       'agent',
       '--url', opts.url,
-      '--project', exampleProject,
-      '--app', join(exampleProject, 'app', 'fake-app.xml'),
-      '--slot-id', opts.slotId ?? 'fake-1',
-      '--target', opts.target ?? 'emulator',
-      '--platform', opts.platform ?? 'android',
-      '--device-name', 'Fake device',
-      '--appium-url', opts.appiumUrl,
-      '--capabilities', JSON.stringify({ platformName: 'Fake', 'appium:automationName': 'Fake' }),
+      '--config', lab,
       '--work-dir', opts.workDir ?? tempDir('agent'),
       ...(opts.agentId ? ['--agent-id', opts.agentId] : []),
+      ...(opts.extraArgs ?? []),
     ],
     opts.env,
   );
