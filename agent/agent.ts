@@ -69,6 +69,7 @@ const QUARANTINE_AFTER = 3;
 export class AgentProcess implements Agent {
   readonly agentId: string;
   readonly #slots = new Map<string, SlotState>();
+  readonly #clouds = new Map<string, { client: BrowserStackClient; cache: AppUploadCache }>();
   #health: NodeJS.Timeout | null = null;
   readonly #attempts = new Map<string, Attempt>();
   readonly #socket: AgentSocket;
@@ -119,9 +120,15 @@ export class AgentProcess implements Agent {
       username: bs.usernameEnv ?? DEFAULT_CREDENTIAL_ENV.username,
       accessKey: bs.accessKeyEnv ?? DEFAULT_CREDENTIAL_ENV.accessKey,
     });
-    const client = new BrowserStackClient({ ...credentials, ...(bs.apiBase ? { apiBase: bs.apiBase } : {}), ...(bs.hubUrl ? { hubUrl: bs.hubUrl } : {}) });
-    const cache = new AppUploadCache({ client, dir: join(this.#workDir, 'browserstack'), log: this.#log });
-    return new BrowserStackSlot({ ...config, browserstack: bs }, builds, client, cache, credentials);
+    // One client and one upload cache per account and endpoint, shared by its slots: a build is uploaded once.
+    const key = `${credentials.username}@${bs.apiBase ?? ''}@${bs.hubUrl ?? ''}`;
+    let cloud = this.#clouds.get(key);
+    if (!cloud) {
+      const client = new BrowserStackClient({ ...credentials, ...(bs.apiBase ? { apiBase: bs.apiBase } : {}), ...(bs.hubUrl ? { hubUrl: bs.hubUrl } : {}) });
+      cloud = { client, cache: new AppUploadCache({ client, dir: join(this.#workDir, 'browserstack'), log: this.#log }) };
+      this.#clouds.set(key, cloud);
+    }
+    return new BrowserStackSlot({ ...config, browserstack: bs }, builds, cloud.client, cloud.cache, credentials);
   }
 
   /** Resolves once the coordinator accepted the agent's first registration. */

@@ -60,7 +60,7 @@ export async function startAppium(opts: { readyTimeoutMs?: number } = {}): Promi
     process.execPath,
     [`${repoRoot}node_modules/appium/index.js`, '--address', '127.0.0.1', '--port', String(port), '--log-level', 'warn', '--log-no-colors'],
     // APPIUM_HOME = the repo, where appium and @appium/fake-driver are installed side by side.
-    { cwd: repoRoot, env: { ...process.env, APPIUM_HOME: repoRoot }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: repoRoot, env: { ...process.env, FORCE_COLOR: undefined, APPIUM_HOME: repoRoot }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let output = '';
   const keep = (d: Buffer) => {
