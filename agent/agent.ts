@@ -24,6 +24,7 @@ import {
   type StartedPayload,
   VERSION,
 } from '../shared/index.js';
+import { BuildCache } from './builds/build-cache.js';
 import { LocalBuilds } from './builds/local-builds.js';
 import { AppUploadCache, BrowserStackClient, BrowserStackError, credentialsFromEnv, DEFAULT_CREDENTIAL_ENV } from './cloud/browserstack.js';
 import { BrowserStackSlot } from './device/browserstack-slot.js';
@@ -86,7 +87,8 @@ export class AgentProcess implements Agent {
   constructor(private readonly opts: AgentOptions) {
     this.#log = opts.log ?? ((line) => process.stderr.write(`[agent] ${line}\n`));
     this.#workDir = resolve(opts.workDir ?? join('.qgjob', 'agent'));
-    const builds = new LocalBuilds(opts.apps);
+    const cache = new BuildCache({ dir: join(this.#workDir, 'builds'), baseUrl: opts.url, log: this.#log, ...(opts.buildCacheMaxBytes ? { maxBytes: opts.buildCacheMaxBytes } : {}) });
+    const builds = new LocalBuilds(opts.apps, cache);
     for (const s of opts.slots) {
       this.#slots.set(s.slotId, { slot: this.#makeSlot(s, builds), health: 'ok', healthReason: null, failuresInARow: 0, quarantinedUntilMs: 0 });
     }
@@ -377,7 +379,7 @@ export class AgentProcess implements Agent {
     this.#log(`running ${a.test_path} (job ${a.job_id}, attempt ${a.attempt}) on ${a.slot_id}`);
     let prepared;
     try {
-      prepared = await slot.prepare({ jobId: a.job_id, appVersionId: a.app_version_id, testPath: a.test_path }, say);
+      prepared = await slot.prepare({ jobId: a.job_id, appVersionId: a.app_version_id, testPath: a.test_path, build: a.build }, say);
     } catch (err) {
       await slot.release();
       const message = `could not prepare the device on ${a.slot_id}: ${(err as Error).message}`;
@@ -416,7 +418,19 @@ export class AgentProcess implements Agent {
         signal,
         retries: a.test_retries,
       });
-      const video = await slot.endRun({ passed: result.outcome === 'passed', reason: result.errorMessage }, say);
+      const upload = async (bytes: Buffer, contentType: string): Promise<string> => {
+        const res = await fetch(new URL(`/api/v1/jobs/${encodeURIComponent(a.job_id)}/video?attempt_id=${encodeURIComponent(a.attempt_id)}`, this.opts.url), {
+          method: 'PUT',
+          headers: { 'content-type': contentType },
+          body: new Uint8Array(bytes),
+          signal: AbortSignal.timeout(120_000),
+        });
+        const body = (await res.json().catch(() => ({}))) as { url?: string; error?: { message?: string } };
+        if (!res.ok || !body.url) throw new Error(`HTTP ${res.status}: ${body.error?.message ?? 'no URL in the answer'}`);
+        say(`uploaded the screen recording (${bytes.length} bytes, ${contentType}): ${body.url}`);
+        return body.url;
+      };
+      const video = await slot.endRun({ passed: result.outcome === 'passed', reason: result.errorMessage }, say, upload);
       if (signal.aborted) {
         const cause = (signal.reason as Error)?.message ?? 'aborted';
         say(`stopped: ${cause}`);

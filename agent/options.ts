@@ -52,6 +52,8 @@ export interface AgentOptions {
   slots: SlotConfig[];
   /** Folder for per-attempt work folders and caches. Default `.qgjob/agent`. */
   workDir?: string;
+  /** Bytes of downloaded registry builds kept in `<workDir>/builds` (LRU). Default 10 GiB. */
+  buildCacheMaxBytes?: number;
   /** How often lab devices' Appium servers are checked while idle (ms). Default 10000. */
   healthIntervalMs?: number;
   /** How long a slot stays quarantined after 3 infrastructure failures in a row (ms). Default 600000. */

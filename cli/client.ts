@@ -5,10 +5,15 @@
  * Every failure becomes a `QgError`: a non-2xx answer keeps the server's code, message and field
  * errors; a connection that cannot be made becomes `coordinator_unreachable`.
  */
+import { basename } from 'node:path';
 import {
   ERROR_CODES,
   QgError,
   type Ack,
+  type AppBuildView,
+  type AppUploadReply,
+  type AppUrlRegistration,
+  type Platform,
   WATCH_NAMESPACE,
   type AgentView,
   type CoordinatorToWatcher,
@@ -32,6 +37,8 @@ export interface QgClientOptions {
   url: string;
   /** Bound on one HTTP request, connect to last byte (ms). Default 30 000. */
   requestTimeoutMs?: number;
+  /** Bound on a build upload or URL registration, connect to last byte (ms). Default 3 600 000 (1 h). */
+  uploadTimeoutMs?: number;
 }
 
 /** Filters of `GET /api/v1/jobs`; every one is optional. Results are newest first. */
@@ -69,10 +76,12 @@ const baseUrl = (url: string) => url.replace(/\/+$/, '');
 export class QgClient {
   readonly url: string;
   private readonly requestTimeoutMs: number;
+  private readonly uploadTimeoutMs: number;
 
   constructor(opts: QgClientOptions) {
     this.url = baseUrl(opts.url);
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
+    this.uploadTimeoutMs = opts.uploadTimeoutMs ?? 3_600_000;
   }
 
   /** `POST /api/v1/jobs`: queues a job. The server validates `spec` with the shared `JobSpec` schema. */
@@ -114,19 +123,55 @@ export class QgClient {
     return this.request<Health>('GET', '/healthz');
   }
 
-  private async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  /**
+   * `POST /api/v1/apps` (multipart): uploads a build file, streamed from disk. The reply's
+   * `outcome` says whether the version got it (`created`, `replaced`) or already had exactly
+   * these bytes (`unchanged`). Throws `validation_failed` when the file cannot be read.
+   * @example const b = await client.uploadApp({ app_version_id: 'xyz123', platform: 'android', file: 'app-release.apk' }); console.log(b.sha256);
+   */
+  async uploadApp(req: { app_version_id: string; platform: Platform; file: string }): Promise<AppUploadReply> {
+    const { openAsBlob } = await import('node:fs');
+    let blob: Blob;
+    try {
+      blob = (await openAsBlob(req.file)) as Blob;
+    } catch (err) {
+      throw new QgError('validation_failed', `cannot read the build file ${req.file}: ${(err as Error).message}`, { file: 'cannot be read' }, { cause: err });
+    }
+    const form = new FormData();
+    form.append('app_version_id', req.app_version_id);
+    form.append('platform', req.platform);
+    form.append('file', blob, basename(req.file));
+    return this.send<AppUploadReply>('POST', '/api/v1/apps', { body: form }, this.uploadTimeoutMs);
+  }
+
+  /** `POST /api/v1/apps` (JSON): registers a build by URL; the coordinator reads it once to hash it. */
+  registerAppUrl(req: AppUrlRegistration): Promise<AppUploadReply> {
+    return this.send<AppUploadReply>('POST', '/api/v1/apps', { headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) }, this.uploadTimeoutMs);
+  }
+
+  /** `GET /api/v1/apps/:app_version_id`. Throws `build_not_found` when the version has no build. */
+  getApp(appVersionId: string): Promise<AppBuildView> {
+    return this.request<AppBuildView>('GET', `/api/v1/apps/${encodeURIComponent(appVersionId)}`);
+  }
+
+  private request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const init = body !== undefined ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {};
+    return this.send<T>(method, path, init, this.requestTimeoutMs);
+  }
+
+  private async send<T>(method: 'GET' | 'POST', path: string, init: { headers?: Record<string, string>; body?: string | FormData }, timeoutMs: number): Promise<T> {
     let res: Response;
     try {
       res = await fetch(this.url + path, {
         method,
-        headers: { accept: 'application/json', ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        body: body !== undefined ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.timeout(this.requestTimeoutMs),
+        headers: { accept: 'application/json', ...init.headers },
+        body: init.body,
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
       const reason =
         err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
-          ? `no answer within ${this.requestTimeoutMs} ms`
+          ? `no answer within ${timeoutMs} ms`
           : networkReason(err);
       throw new QgError('coordinator_unreachable', `cannot reach the coordinator at ${this.url}: ${reason}`, undefined, { cause: err });
     }

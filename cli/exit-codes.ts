@@ -7,7 +7,8 @@
  * | 0    | OK            | the command did what was asked; a followed job `passed`                      |
  * | 1    | TEST_FAILED   | a followed job ended `failed`: the spec ran and a test failed                |
  * | 2    | USAGE         | bad usage or input: unknown flag or command, missing or bad option, a 400    |
- * |      |               | from the coordinator, no such job, a move the job's state does not allow     |
+ * |      |               | from the coordinator, no such job or build, a build over the size limit, a   |
+ * |      |               | move the job's state does not allow                                          |
  * | 3    | INFRA         | the coordinator is unreachable or broke, or a followed job ended without a   |
  * |      |               | test verdict: `error` (our side broke), `timed_out`, or `cancelled`          |
  *
@@ -28,6 +29,8 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'validation_failed',
   'invalid_json',
   'job_not_found',
+  'build_not_found',
+  'payload_too_large',
   'illegal_transition',
 ]);
 

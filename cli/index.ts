@@ -8,7 +8,22 @@
  * It has no side effect on import; `bin/qgjob.js` calls `runCli`.
  */
 import { cac, type CAC, type Command } from 'cac';
-import { JobSpec, JobState, JOB_STATES, QgError, VERSION, fieldErrors, type FieldErrors } from '../shared/index.js';
+import {
+  AppUploadFields,
+  AppUrlRegistration,
+  BUILD_MODES,
+  BuildFileName,
+  JobSpec,
+  JobState,
+  JOB_STATES,
+  QgError,
+  VERSION,
+  buildFileExtension,
+  fieldErrors,
+  type AppUploadReply,
+  type FieldErrors,
+  type Platform,
+} from '../shared/index.js';
 import { positionals, rawOption } from './argv.js';
 import { DEFAULT_COORDINATOR_URL, QgClient, type JobFilter } from './client.js';
 import { EXIT, exitCodeForError, exitCodeForJob, isCacError } from './exit-codes.js';
@@ -28,12 +43,20 @@ const FLAG_FOR_FIELD: Record<string, string> = {
   max_attempts: '--max-attempts',
   timeout_ms: '--timeout-ms',
   test_retries: '--test-retries',
+  build: '--build',
+  file: '--file',
+  file_name: '--file-name',
+  sha256: '--sha256',
   status: '--status',
   limit: '--limit',
   cursor: '--cursor',
   job_id: '--job-id',
   port: '--port',
 };
+
+/** In `qgjob app`, the API's `url` (a build's URL) is set by --build-url: --url is the coordinator's. */
+const flagForField = (field: string, command?: string): string | undefined =>
+  command === 'app' && field === 'url' ? '--build-url' : FLAG_FOR_FIELD[field];
 
 const usage = (message: string, fields?: FieldErrors) => new QgError('validation_failed', message, fields);
 
@@ -108,6 +131,7 @@ function jobSpecFrom(ctx: Ctx): JobSpec {
     max_attempts: numeric(flag(ctx, 'max-attempts')),
     timeout_ms: numeric(flag(ctx, 'timeout-ms')),
     test_retries: numeric(flag(ctx, 'test-retries')),
+    build: flag(ctx, 'build'),
   });
   if (!parsed.success) {
     const fields = fieldErrors(parsed.error.issues);
@@ -224,6 +248,84 @@ async function agents(ctx: Ctx): Promise<number> {
   return EXIT.OK;
 }
 
+/** The platform a build file name implies, when it implies one (`.apk`/`.aab` Android, `.ipa`/`.app.zip` iOS). */
+function platformOf(fileName: string): Platform | undefined {
+  const ext = buildFileExtension(fileName);
+  return ext === '.apk' || ext === '.aab' ? 'android' : ext === '.ipa' || ext === '.app.zip' ? 'ios' : undefined;
+}
+
+/** Turns a zod failure on `qgjob app` input into a usage error naming the flags. */
+function usageFrom(issues: Parameters<typeof fieldErrors>[0]): QgError {
+  const fields = fieldErrors(issues);
+  return usage(`invalid value for ${Object.keys(fields).map((f) => flagForField(f, 'app') ?? f).join(', ')}`, fields);
+}
+
+/** `qgjob app upload …` and `qgjob app show <app_version_id>`. */
+async function app(ctx: Ctx): Promise<number> {
+  const [action, ...rest] = positionals(ctx.argv, ctx.command);
+  if (action === 'upload') {
+    if (rest.length) throw usage(`app upload takes no argument (got "${rest[0]}"): pass --app-version-id and --file or --build-url`);
+    return appUpload(ctx);
+  }
+  if (action === 'show') return appShow(ctx, rest);
+  throw usage(`unknown app action "${action ?? ''}": use qgjob app upload … or qgjob app show <app_version_id>`);
+}
+
+async function appUpload(ctx: Ctx): Promise<number> {
+  const appVersionId = flag(ctx, 'app-version-id');
+  const file = flag(ctx, 'file');
+  const buildUrl = flag(ctx, 'build-url');
+  if (appVersionId === undefined) throw usage('missing required option --app-version-id <id>');
+  if ((file === undefined) === (buildUrl === undefined)) throw usage('give the build as exactly one of --file <path> or --build-url <url>');
+  let name = '';
+  if (file !== undefined) name = file.slice(Math.max(file.lastIndexOf('/'), file.lastIndexOf('\\')) + 1);
+  else {
+    try {
+      name = decodeURIComponent(new URL(buildUrl!).pathname.split('/').pop() ?? '');
+    } catch {
+      name = '';
+    }
+  }
+  const platform = flag(ctx, 'platform') ?? platformOf(flag(ctx, 'file-name') ?? name);
+  if (platform === undefined) throw usage(`missing --platform android|ios (the file name "${name}" does not tell it)`);
+  const client = clientFor(ctx);
+  let reply: AppUploadReply;
+  if (file !== undefined) {
+    for (const only of ['sha256', 'file-name']) if (flag(ctx, only) !== undefined) throw usage(`--${only} goes with --build-url, not --file`);
+    const fields = AppUploadFields.safeParse({ app_version_id: appVersionId, platform });
+    if (!fields.success) throw usageFrom(fields.error.issues);
+    const fileName = BuildFileName.safeParse(name);
+    if (!fileName.success) throw usage(`invalid value for --file`, { file: `the file name "${name}" ${fileName.error.issues[0]?.message.replace(/^file_name /, '')}` });
+    reply = await client.uploadApp({ ...fields.data, file });
+  } else {
+    const reg = AppUrlRegistration.safeParse({ app_version_id: appVersionId, platform, url: buildUrl, file_name: flag(ctx, 'file-name'), sha256: flag(ctx, 'sha256') });
+    if (!reg.success) throw usageFrom(reg.error.issues);
+    reply = await client.registerAppUrl(reg.data);
+  }
+  if (bool(ctx, 'json')) {
+    printJson(reply);
+    return EXIT.OK;
+  }
+  const { buildLines, outcomeLine } = await import('./build-format.js');
+  err(paintFor(process.stderr).dim(outcomeLine(reply)));
+  for (const l of buildLines(reply, paintFor(process.stdout))) out(l);
+  return EXIT.OK;
+}
+
+async function appShow(ctx: Ctx, rest: string[]): Promise<number> {
+  const named = flag(ctx, 'app-version-id');
+  if (rest.length > 1 || (rest[0] !== undefined && named !== undefined && rest[0] !== named)) throw usage('give one app_version_id: qgjob app show <app_version_id>');
+  const id = (rest[0] ?? named)?.trim();
+  if (!id) throw usage('missing the app_version_id: qgjob app show <app_version_id>');
+  const build = await clientFor(ctx).getApp(id);
+  if (bool(ctx, 'json')) printJson(build);
+  else {
+    const { buildLines } = await import('./build-format.js');
+    for (const l of buildLines(build, paintFor(process.stdout))) out(l);
+  }
+  return EXIT.OK;
+}
+
 async function coordinator(ctx: Ctx): Promise<number> {
   const { runCoordinator } = await import('./serve.js');
   return runCoordinator({ host: flag(ctx, 'host'), port: flag(ctx, 'port'), database: flag(ctx, 'database'), dataDir: flag(ctx, 'data-dir') });
@@ -266,6 +368,7 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
       .option('--max-attempts <n>', 'Attempts before the job ends in error, 1 to 10 (default: 3)')
       .option('--timeout-ms <ms>', 'Deadline of a running attempt; past it the job ends timed_out (default: 1800000)')
       .option('--test-retries <n>', "Playwright retries of a failing test inside one run, 0 to 5 (default: 0)")
+      .option('--build <mode>', `Where agents get the build: ${BUILD_MODES.join(' | ')} (default: auto = the uploaded build if there is one, else the agent's own; registry refuses a version with no uploaded build)`)
       .option('--wait', 'Follow the job live and exit with its result (0 passed, 1 failed, 3 error)')
       .option('--json', 'Print one JSON document: {job_id,status}, or the final job with --wait')
       .option('--url <url>', URL_HELP)
@@ -329,6 +432,21 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
   );
   def(
     cli
+      .command('app <action> [appVersionId]', 'App builds: `app upload` stores a build file (or registers a URL) under an app version; `app show <id>` shows it')
+      .usage('app upload --app-version-id <id> [--platform android|ios] (--file <path> | --build-url <url>) [--json]\n  $ qgjob app show <app_version_id> [--json]')
+      .option('--app-version-id <id>', 'The app version the build is; jobs name it (upload: required)')
+      .option('--platform <platform>', 'android | ios (default: from the file name: .apk/.aab android, .ipa/.app.zip ios; else required)')
+      .option('--file <path>', 'Upload this build file: .apk .aab .ipa .zip .app.zip (.xml: the Appium fake driver)')
+      .option('--build-url <url>', 'Register the build at this http(s) URL instead (the coordinator reads it once to hash it)')
+      .option('--file-name <name>', "With --build-url: the build's file name, when the URL's path does not end in one")
+      .option('--sha256 <hex>', 'With --build-url: the sha256 the bytes at the URL must have')
+      .option('--json', 'Print one JSON document: the build (upload: with outcome created | unchanged | replaced)')
+      .option('--url <url>', URL_HELP)
+      .example((bin) => `  $ ${bin} app upload --app-version-id xyz123 --platform android --file build/app-release.apk`),
+    app,
+  );
+  def(
+    cli
       .command('coordinator', 'Run a coordinator (HTTP API and Socket.IO on one port) until SIGINT/SIGTERM')
       .option('--host <host>', 'Interface to listen on (default: $QGJOB_HOST, else 127.0.0.1)')
       .option('--port <port>', 'Port; 0 picks a free one (default: $QGJOB_PORT, else 8080)')
@@ -377,7 +495,7 @@ function report(e: unknown, command: Command | undefined): number {
     err(`qgjob: ${e.message}`);
     // Field lines add what the reason line does not already say.
     const extra = Object.fromEntries(Object.entries(e.fields ?? {}).filter(([, msg]) => !e.message.includes(msg)));
-    for (const l of fieldErrorLines(extra, (f) => FLAG_FOR_FIELD[f])) err(l);
+    for (const l of fieldErrorLines(extra, (f) => flagForField(f, command?.name))) err(l);
   } else {
     err(`qgjob: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   }

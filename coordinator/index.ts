@@ -18,10 +18,11 @@ import {
 import { attachAgentHub } from './agents/agent-hub.js';
 import { Dispatcher } from './agents/dispatcher.js';
 import { Fleet } from './agents/fleet.js';
+import { BlobStore, BuildRegistry } from './builds/index.js';
 import { createApp } from './http/app.js';
 import { JobService } from './jobs/job-service.js';
 import type { Coordinator, CoordinatorOptions } from './options.js';
-import { JobStore, parseDatabaseUrl, redact } from './store/index.js';
+import { BuildStore, JobStore, parseDatabaseUrl, redact } from './store/index.js';
 import { WatchHub } from './watch/watch-hub.js';
 import { VERSION } from '../shared/index.js';
 
@@ -32,6 +33,15 @@ function msFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
   if (v === undefined || v === '') return undefined;
   if (!/^\d+$/.test(v.trim()) || Number(v) <= 0) {
     throw new QgError('validation_failed', `${name} must be a whole number of milliseconds above 0, got "${v}"`, { [name]: 'must be a positive integer (ms)' });
+  }
+  return Number(v);
+}
+
+function bytesFromEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v.trim()) || Number(v) <= 0 || !Number.isSafeInteger(Number(v))) {
+    throw new QgError('validation_failed', `${name} must be a whole number of bytes above 0, got "${v}"`, { [name]: 'must be a positive integer (bytes)' });
   }
   return Number(v);
 }
@@ -50,6 +60,9 @@ export function resolveCoordinatorOptions(opts: CoordinatorOptions, env: NodeJS.
     retryBaseMs: opts.retryBaseMs ?? msFromEnv(env, 'QGJOB_RETRY_BASE_MS') ?? 1000,
     retryMaxMs: opts.retryMaxMs ?? msFromEnv(env, 'QGJOB_RETRY_MAX_MS') ?? 30000,
     restartGraceMs: opts.restartGraceMs ?? msFromEnv(env, 'QGJOB_RESTART_GRACE_MS'),
+    maxBuildBytes: opts.maxBuildBytes ?? bytesFromEnv(env, 'QGJOB_MAX_BUILD_BYTES') ?? 2 * 1024 ** 3,
+    videoDir: opts.videoDir ?? env.QGJOB_VIDEO_DIR ?? join(dataDir, 'videos'),
+    publicUrl: opts.publicUrl ?? env.QGJOB_PUBLIC_URL,
     log: opts.log ?? ((line: string) => process.stderr.write(`[coordinator] ${line}\n`)),
   };
 }
@@ -69,8 +82,19 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: 8 * 1024 * 1024 });
   const watch = new WatchHub(io.of(WATCH_NAMESPACE) as import('socket.io').Namespace<WatcherToCoordinator, CoordinatorToWatcher>);
   const service = new JobService(store, watch, now, { baseMs: o.retryBaseMs, maxMs: o.retryMaxMs });
+  const builds = new BuildRegistry(new BuildStore(() => store.entityManager()), await BlobStore.open(join(o.dataDir, 'builds')), {
+    maxBuildBytes: o.maxBuildBytes,
+    now,
+    log: o.log,
+  });
   const fleet = new Fleet();
-  const dispatcher = new Dispatcher(service, fleet, { leaseMs: o.leaseMs, assignAckTimeoutMs: o.assignAckTimeoutMs }, now, o.log);
+  const dispatcher = new Dispatcher(
+    service,
+    fleet,
+    { leaseMs: o.leaseMs, assignAckTimeoutMs: o.assignAckTimeoutMs, resolveBuild: (job) => builds.forDispatch(job) },
+    now,
+    o.log,
+  );
   attachAgentHub(io.of(AGENTS_NAMESPACE) as import('socket.io').Namespace<AgentToCoordinator, CoordinatorToAgent>, {
     service,
     fleet,
@@ -85,8 +109,12 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     service,
     fleet,
     store,
+    builds,
     version: VERSION,
     log: o.log,
+    videoDir: o.videoDir,
+    maxVideoBytes: 2 * 1024 ** 3,
+    ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
     onCancelled: (jobId, attemptId, agentId) => {
       const socket = agentId ? fleet.agents.get(agentId)?.socket : null;
       if (attemptId && socket) socket.emit('cancel', { job_id: jobId, attempt_id: attemptId, reason: 'cancelled by request' });

@@ -26,6 +26,18 @@ export interface CoordinatorOptions {
    * before they are requeued (ms). Default: the lease (env QGJOB_RESTART_GRACE_MS).
    */
   restartGraceMs?: number;
+  /** Folder for session videos uploaded by agents. Default `<dataDir>/videos` (env QGJOB_VIDEO_DIR). */
+  videoDir?: string;
+  /**
+   * The coordinator's URL as others reach it, for links such as video URLs (e.g. behind a proxy).
+   * Default: the origin a request came to (env QGJOB_PUBLIC_URL).
+   */
+  publicUrl?: string;
+  /**
+   * Largest app build accepted by `POST /api/v1/apps`, in bytes (uploads and registered URLs).
+   * Default 2 GiB (env QGJOB_MAX_BUILD_BYTES). Uploaded builds are kept in `<dataDir>/builds/`.
+   */
+  maxBuildBytes?: number;
   /** Where operational log lines go. Default: stderr. */
   log?: (line: string) => void;
 }

@@ -93,3 +93,32 @@ export interface Health {
   agents: number;
   queued: number;
 }
+
+/** A registered app build (`GET /api/v1/apps/:app_version_id`). */
+export interface AppBuildView {
+  app_version_id: string;
+  platform: Platform;
+  /** Hex sha256 of the file: the identity of the build. */
+  sha256: string;
+  size_bytes: number;
+  file_name: string;
+  /** `upload`: the coordinator holds the bytes; `url`: it registered `url` and redirects to it. */
+  source: 'upload' | 'url';
+  /** The registered URL (source `url`), else null. */
+  url: string | null;
+  /** Where to download exactly these bytes; it refuses once the version is replaced by another build. */
+  download_url: string;
+  /** When this build was registered under the version. */
+  created_at: string;
+}
+
+/**
+ * The answer to `POST /api/v1/apps`. HTTP 201 when the version got a build (`created`, or
+ * `replaced`: a rebuilt binary under the same version string), 200 when it already had exactly
+ * this one (`unchanged`: re-uploading is idempotent).
+ */
+export interface AppUploadReply extends AppBuildView {
+  outcome: 'created' | 'unchanged' | 'replaced';
+  /** With `replaced`: the sha256 the version had before. */
+  previous_sha256: string | null;
+}

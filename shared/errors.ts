@@ -8,6 +8,7 @@ export const ERROR_CODES = [
   'payload_too_large', // the request body is over the limit (HTTP 413)
   'not_found', // no such route (HTTP 404)
   'job_not_found', // no job with that id (HTTP 404)
+  'build_not_found', // no app build registered for that app_version_id (or not that sha256 any more) (HTTP 404, CLI exit 2)
   'illegal_transition', // the job is not in a state that allows this move (HTTP 409)
   'stale_attempt', // a message names an attempt that is no longer the job's current one (socket refusal)
   'unknown_agent', // a socket message before register, or for a slot the agent did not declare

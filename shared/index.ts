@@ -3,4 +3,5 @@ export * from './errors.js';
 export * from './job.js';
 export * from './protocol.js';
 export * from './api.js';
+export * from './build.js';
 export { VERSION } from './version.js';

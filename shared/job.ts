@@ -31,11 +31,26 @@ const Ident = (what: string) =>
     .max(255, `${what} must be at most 255 characters`)
     .regex(/^[A-Za-z0-9._:@\/-]+$/, `${what} may contain only letters, digits and . _ : @ / -`);
 
+/** An app build's version id: what jobs name and the build registry files builds under. */
+export const AppVersionId = Ident('app_version_id');
+
+/**
+ * Where the agent gets the job's build (`build` in the submit payload):
+ * - `auto` (default): the build registered for the app_version_id (`qgjob app upload`) when there
+ *   is one, else the agent's own build files (its `apps` map / `--app`);
+ * - `registry`: the registered build; a job whose app_version_id has none is refused at submit
+ *   (`build_not_found`);
+ * - `agent`: always the agent's own build files, even when a build is registered.
+ */
+export const BUILD_MODES = ['auto', 'registry', 'agent'] as const;
+export const BuildMode = z.enum(BUILD_MODES);
+export type BuildMode = z.infer<typeof BuildMode>;
+
 /** The submit payload (PRODUCT.md), as the HTTP API and the CLI accept it. */
 export const JobSpec = z
   .object({
     org_id: Ident('org_id'),
-    app_version_id: Ident('app_version_id'),
+    app_version_id: AppVersionId,
     test_path: z
       .string({ error: 'test_path must be a string' })
       .trim()
@@ -71,6 +86,8 @@ export const JobSpec = z
       .min(0, 'test_retries must be at least 0')
       .max(5, 'test_retries must be at most 5')
       .default(0),
+    /** Where the agent gets the build: see BUILD_MODES. Default `auto`. */
+    build: z.enum(BUILD_MODES, { error: `build must be one of ${BUILD_MODES.join(', ')}` }).default('auto'),
   })
   .strict();
 export type JobSpecInput = z.input<typeof JobSpec>;

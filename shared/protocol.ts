@@ -85,6 +85,30 @@ export interface Assignment {
   priority: number;
   /** Playwright retries of a failing test inside this run. */
   test_retries: number;
+  /**
+   * The registered build of `app_version_id` as the coordinator holds it at dispatch: the agent
+   * installs exactly these bytes (compare devices by `sha256`, not by version string). Null when the
+   * agent provides the build itself: the job asked for `build: "agent"`, or (`auto`) no build is
+   * registered for the version.
+   */
+  build: AssignedBuild | null;
+}
+
+/** A registry build as an assignment carries it. */
+export interface AssignedBuild {
+  /** Hex sha256 of the file: the identity of the build. */
+  sha256: string;
+  size_bytes: number;
+  /** The uploaded file's name; keep its extension (`.apk`, `.ipa`, `.app.zip`, …): drivers read it. */
+  file_name: string;
+  platform: Platform;
+  /**
+   * Where to download the bytes: a path on the coordinator (`/api/v1/apps/<id>/download?sha256=…`),
+   * to resolve against the coordinator's base URL (`new URL(download_url, coordinatorUrl)`). It may
+   * answer with a redirect (a build registered by URL). It refuses once the version was replaced by
+   * another build, so an agent never installs bytes other than `sha256`.
+   */
+  download_url: string;
 }
 
 export const StartedPayload = z.object({

@@ -30,7 +30,7 @@ export class BrowserStackSlot implements Slot {
 
   async prepare(ctx: RunContext, say: (line: string) => void): Promise<Prepared> {
     await this.release();
-    const build = await this.builds.resolve(ctx.appVersionId);
+    const build = await this.builds.resolve(ctx.appVersionId, ctx.build);
     const bs = this.config.browserstack;
     const started = Date.now();
     const { session, appUrl, uploaded } = await startSessionWithApp({
@@ -52,7 +52,7 @@ export class BrowserStackSlot implements Slot {
           accessKey: this.credentials.accessKey,
           ...(this.config.capabilities ? { extra: this.config.capabilities } : {}),
         }),
-    });
+    }).finally(() => build.release());
     const durationMs = Date.now() - started;
     this.#session = { endpoint: this.client.hubUrl, sessionId: session.sessionId, capabilities: session.capabilities, platform: this.config.platform };
     this.#installed = ctx.appVersionId;

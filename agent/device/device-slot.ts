@@ -4,12 +4,12 @@
  * no install. Another build ends it and starts a new one with that build: one install. The session
  * is health-checked before every reuse. The screen is recorded where the driver can.
  */
-import type { LocalBuilds } from '../builds/local-builds.js';
+import type { BuildFile, LocalBuilds } from '../builds/local-builds.js';
 import type { SlotConfig } from '../options.js';
 import type { DeviceSession } from '../runner/appwright-runner.js';
 import { capabilitiesFor } from './capabilities.js';
 import { type Recording, startRecording, stopRecording } from './recording.js';
-import type { Prepared, RunContext, RunVideo, Slot } from './slot.js';
+import type { Prepared, RunContext, RunVideo, Slot, VideoUploader } from './slot.js';
 import { deleteSession, isSessionAlive, newSession } from './webdriver-client.js';
 
 export class DeviceSlot implements Slot {
@@ -28,7 +28,15 @@ export class DeviceSlot implements Slot {
   }
 
   async prepare(ctx: RunContext, say: (line: string) => void): Promise<Prepared> {
-    const build = await this.builds.resolve(ctx.appVersionId);
+    const build = await this.builds.resolve(ctx.appVersionId, ctx.build);
+    try {
+      return await this.#prepare(ctx, build, say);
+    } finally {
+      build.release();
+    }
+  }
+
+  async #prepare(ctx: RunContext, build: BuildFile, say: (line: string) => void): Promise<Prepared> {
     const s = this.#session;
     if (s && this.#installed?.sha256 === build.sha256) {
       if (await isSessionAlive(s.endpoint, s.sessionId)) {
@@ -56,11 +64,11 @@ export class DeviceSlot implements Slot {
     this.#recording = this.#session ? await startRecording(this.#session) : null;
   }
 
-  async endRun(): Promise<RunVideo> {
+  async endRun(_result: unknown, _say: unknown, upload: VideoUploader): Promise<RunVideo> {
     const rec = this.#recording;
     this.#recording = null;
     if (!rec || !this.#session) return { url: null, note: null };
-    return stopRecording(this.#session, rec);
+    return stopRecording(this.#session, rec, upload);
   }
 
   /** Ends the session (best effort: a dead server has nothing to end). */

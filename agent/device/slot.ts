@@ -4,6 +4,7 @@
  * session per job). The agent prepares the slot for a job, runs the spec on its session, and
  * ends the run, which yields the run's video or the reason there is none.
  */
+import type { AssignedBuild } from '../../shared/index.js';
 import type { SlotConfig } from '../options.js';
 import type { DeviceSession } from '../runner/appwright-runner.js';
 
@@ -11,6 +12,8 @@ export interface RunContext {
   jobId: string;
   appVersionId: string;
   testPath: string;
+  /** The registered build the coordinator assigned; null when the agent provides the build. */
+  build: AssignedBuild | null;
 }
 
 export interface Prepared {
@@ -25,6 +28,9 @@ export interface RunVideo {
   note: string | null;
 }
 
+/** Uploads a recorded video for the running attempt; resolves with its stable URL. */
+export type VideoUploader = (bytes: Buffer, contentType: string) => Promise<string>;
+
 export interface Slot {
   readonly config: SlotConfig;
   /** The build the slot's device has, as far as the agent knows; null when none or unknown. */
@@ -36,7 +42,7 @@ export interface Slot {
   /** The spec is about to run on the prepared session (e.g. start recording the screen). */
   beginRun(): Promise<void>;
   /** The spec ended: settle the session for this run and return the run's video. */
-  endRun(result: { passed: boolean; reason: string | null }, say: (line: string) => void): Promise<RunVideo>;
+  endRun(result: { passed: boolean; reason: string | null }, say: (line: string) => void, upload: VideoUploader): Promise<RunVideo>;
   /** Ends the session, if any (after a broken or stopped run, and at shutdown). */
   release(): Promise<void>;
 }

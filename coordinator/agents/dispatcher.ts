@@ -10,7 +10,7 @@
  * coordinator holds no lease for it. So a slot is never handed a new job while its agent may still
  * be stopping the old one.
  */
-import type { Assignment, ErrorReason, Platform, RunningAttempt, Target } from '../../shared/index.js';
+import type { AssignedBuild, Assignment, ErrorReason, Platform, RunningAttempt, Target } from '../../shared/index.js';
 import { explainWait, planAssignments, type Decision } from '../scheduler/index.js';
 import type { JobService } from '../jobs/job-service.js';
 import type { Fleet, SlotEntry } from './fleet.js';
@@ -20,6 +20,8 @@ export interface DispatcherOptions {
   leaseMs: number;
   /** An assignment not acknowledged within this time (ms) is taken back. */
   assignAckTimeoutMs: number;
+  /** The build an assignment of this job carries (the build registry); absent: always null (the agent provides it). */
+  resolveBuild?: (job: { appVersionId: string; buildMode?: string | null }) => Promise<AssignedBuild | null>;
 }
 
 interface Lease {
@@ -92,6 +94,9 @@ export class Dispatcher {
   async #launch(d: Decision): Promise<void> {
     const reserved = this.fleet.slot(d.slotKey)!;
     const { agentId } = reserved;
+    // Looked up before the attempt is written: if the store cannot answer, the job simply stays queued.
+    const queued = this.service.active(d.jobId);
+    const build = queued && this.opts.resolveBuild ? await this.opts.resolveBuild(queued) : null;
     const assigned = await this.service.assign(d.jobId, { agentId, slotId: reserved.info.slot_id, slotKey: d.slotKey });
     if (!assigned) {
       this.#free(d.slotKey, `${RESERVED}${d.jobId}`);
@@ -119,6 +124,7 @@ export class Dispatcher {
       platform: row.platform as Platform,
       priority: row.priority,
       test_retries: row.testRetries,
+      build,
     };
     let refusal: string | null = null;
     let reason: ErrorReason = 'assignment_refused';

@@ -14,9 +14,12 @@ import {
   type SubmitReply,
   fieldErrors,
 } from '../../shared/index.js';
+import type { BuildRegistry } from '../builds/index.js';
 import type { JobService } from '../jobs/job-service.js';
 import type { Fleet } from '../agents/fleet.js';
+import { videoRoutes } from './videos.js';
 import { isStoreUnavailable, type JobStore } from '../store/index.js';
+import { buildRoutes } from './builds.js';
 
 const STATUS: Record<ErrorCode, 400 | 404 | 409 | 413 | 500 | 503> = {
   validation_failed: 400,
@@ -24,6 +27,7 @@ const STATUS: Record<ErrorCode, 400 | 404 | 409 | 413 | 500 | 503> = {
   payload_too_large: 413,
   not_found: 404,
   job_not_found: 404,
+  build_not_found: 404,
   illegal_transition: 409,
   stale_attempt: 409,
   unknown_agent: 409,
@@ -55,7 +59,14 @@ export interface HttpDeps {
   service: JobService;
   fleet: Fleet;
   store: JobStore;
+  /** The build registry: `/api/v1/apps`, and the submit rule for jobs' builds. */
+  builds: BuildRegistry;
   version: string;
+  /** Folder for uploaded session videos. */
+  videoDir: string;
+  maxVideoBytes: number;
+  /** Base URL for stored video links; default: the origin a request came to. */
+  publicUrl?: string;
   /** Called after a cancel was stored, to stop the attempt on its agent. */
   onCancelled: (jobId: string, attemptId: string | null, agentId: string | null) => void;
   log: (line: string) => void;
@@ -103,6 +114,7 @@ export function createApp(deps: HttpDeps): Hono {
         throw new QgError('invalid_json', 'the request body is not valid JSON (send Content-Type: application/json)');
       }
       const spec = validate(JobSpec, body, 'job');
+      await deps.builds.checkSubmit(spec);
       const row = await service.submit(spec);
       const reply: SubmitReply = { job_id: row.id, status: 'queued' };
       return c.json(reply, 201, { Location: `/api/v1/jobs/${row.id}` });
@@ -134,6 +146,12 @@ export function createApp(deps: HttpDeps): Hono {
   });
 
   api.get('/agents', (c) => c.json({ agents: fleet.view() }));
+
+  const videos = videoRoutes({ service, dir: deps.videoDir, maxBytes: deps.maxVideoBytes, ...(deps.publicUrl ? { publicUrl: deps.publicUrl } : {}) });
+  api.route('/', videos.api);
+  app.route('/videos', videos.files);
+
+  api.route('/', buildRoutes({ registry: deps.builds }));
 
   app.route('/api/v1', api);
   return app;

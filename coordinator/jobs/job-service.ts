@@ -150,6 +150,7 @@ export class JobService {
       notBeforeMs: null,
       deadlineMs: null,
       resubmittedFrom,
+      buildMode: spec.build,
     };
     const event = stateEvent(row.id, 1, 0, now, { from: null, to: 'queued', message: resubmittedFrom ? `resubmitted from ${resubmittedFrom}` : null });
     try {
@@ -183,6 +184,7 @@ export class JobService {
         max_attempts: row.maxAttempts,
         timeout_ms: row.timeoutMs,
         test_retries: row.testRetries,
+        build: (row.buildMode ?? 'auto') as JobSpec['build'],
       },
       row.id,
     );
@@ -321,7 +323,7 @@ export class JobService {
           durationMs: p.duration_ms,
           errorReason: p.outcome === 'failed' ? 'test_failed' : null,
           errorMessage: p.outcome === 'failed' ? (p.error_message ?? 'the test failed') : null,
-          videoNote: p.video ? null : p.video_note,
+          videoNote: p.video_note,
         },
         p.outcome === 'failed' ? p.error_message : null,
         [],

@@ -39,6 +39,8 @@ export interface JobRow {
   /** When the running attempt times out (startedAt + timeout). */
   deadlineMs: number | null;
   resubmittedFrom: string | null;
+  /** Where the agent gets the build (JobSpec `build`: auto | registry | agent). Column default `auto`. */
+  buildMode?: string;
 }
 
 export const JobEntity = new EntitySchema<JobRow>({
@@ -80,6 +82,7 @@ export const JobEntity = new EntitySchema<JobRow>({
     notBeforeMs: { type: new BigIntType('number'), nullable: true },
     deadlineMs: { type: new BigIntType('number'), nullable: true },
     resubmittedFrom: { type: 'string', length: 64, nullable: true },
+    buildMode: { type: 'string', length: 16, default: 'auto' },
   },
 });
 
@@ -188,4 +191,36 @@ export const VideoResultEntity = new EntitySchema<VideoResultRow>({
   },
 });
 
-export const ENTITIES = [JobEntity, JobEventEntity, LogChunkEntity, TestCaseEntity, VideoResultEntity];
+/**
+ * The build registry: one build per app version. The bytes of an uploaded build live in the
+ * coordinator's data folder under `builds/<sha256>`; a build registered by URL only has `url`.
+ */
+export interface AppBuildRow {
+  appVersionId: string;
+  platform: string;
+  sha256: string;
+  sizeBytes: number;
+  fileName: string;
+  /** `upload` | `url` */
+  source: string;
+  url: string | null;
+  createdAtMs: number;
+}
+
+export const AppBuildEntity = new EntitySchema<AppBuildRow>({
+  name: 'AppBuild',
+  tableName: 'app_builds',
+  indexes: [{ properties: ['sha256'] }],
+  properties: {
+    appVersionId: { type: 'string', primary: true, length: 255 },
+    platform: { type: 'string', length: 32 },
+    sha256: { type: 'string', length: 64 },
+    sizeBytes: { type: new BigIntType('number') },
+    fileName: { type: 'string', length: 255 },
+    source: { type: 'string', length: 16 },
+    url: { type: 'text', nullable: true },
+    createdAtMs: { type: new BigIntType('number') },
+  },
+});
+
+export const ENTITIES = [JobEntity, JobEventEntity, LogChunkEntity, TestCaseEntity, VideoResultEntity, AppBuildEntity];

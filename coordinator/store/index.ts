@@ -1,4 +1,5 @@
 /** The store room: MikroORM entities and the guarded-transition store. */
 export { JobStore, type Guard, type JobFilter, type StoredEvent } from './job-store.js';
 export { isStoreUnavailable, parseDatabaseUrl, redact, type DatabaseConfig } from './database-url.js';
-export type { JobRow, JobEventRow, LogChunkRow, TestCaseRow, VideoResultRow } from './entities.js';
+export { BuildStore } from './build-store.js';
+export type { AppBuildRow, JobRow, JobEventRow, LogChunkRow, TestCaseRow, VideoResultRow } from './entities.js';

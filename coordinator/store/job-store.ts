@@ -85,6 +85,11 @@ export class JobStore {
     return this.orm.em.fork();
   }
 
+  /** A fresh unit of work on this store's connection, for the sibling stores (BuildStore). */
+  entityManager(): EntityManager {
+    return this.em();
+  }
+
   /** Stores a new job with its first event, atomically. */
   async insertJob(job: JobRow, event: JobEventRow): Promise<void> {
     await this.em().transactional(async (em) => {

@@ -163,6 +163,7 @@ test('numeric-looking ids stay strings, exactly as typed', async () => {
     max_attempts: 3,
     timeout_ms: 1_800_000,
     test_retries: 0,
+    build: 'auto',
   });
 });
 

@@ -16,7 +16,8 @@ import { JobStore, parseDatabaseUrl } from '../../coordinator/store/index.js';
 import { FINAL_STATES, type JobView } from '../../shared/index.js';
 import { type AppiumServer, startAppium } from '../helpers/appium.js';
 import { type BrowserStackStandin, startBrowserStackStandin } from '../helpers/browserstack-standin.js';
-import { type Proc, exampleProject, freshMysqlDatabase, spawnQgjob, startAgentProc, startCoordinatorProc, tempDir, waitForJob } from '../helpers/processes.js';
+import { startRecordingStandin } from '../helpers/recording-standin.js';
+import { type Proc, exampleProject, freshMysqlDatabase, runQgjob, spawnQgjob, startAgentProc, startCoordinatorProc, tempDir, waitForJob } from '../helpers/processes.js';
 
 let appium: AppiumServer;
 const procs: Proc[] = [];
@@ -65,6 +66,31 @@ test('lab: N jobs of one build cause 1 install; a new build and a rebuilt binary
   console.log(`TARGETS lab-installs jobs=${decisions.length} installs=3 installs_per_job=${(3 / decisions.length).toFixed(3)} sequence=${decisions.join(',')}`);
 });
 
+test('registry builds: uploaded once with the CLI, downloaded once by the agent, installed by hash; unknown builds refused', async () => {
+  const dataDir = tempDir('registry');
+  const c = await startCoordinatorProc({ env: fast, dataDir });
+  procs.push(c.proc);
+  const work = tempDir('registry-agent');
+  // The agent has no build files of its own: everything comes from the registry.
+  const agent = await startAgentProc({ url: c.url, appiumUrl: appium.url, apps: {}, workDir: work });
+  procs.push(agent);
+  const up = await runQgjob(['app', 'upload', '--url', c.url, '--app-version-id', 'reg-v1', '--platform', 'android', '--file', app('fake-app.xml'), '--json']);
+  assert.is(up.code, 0, up.stderr);
+  const client = new QgClient({ url: c.url });
+  const submitRegistry = async () => {
+    const { job_id } = await client.submit({ org_id: 'targets', app_version_id: 'reg-v1', test_path: 'tests/onboarding.spec.js', target: 'emulator', build: 'registry' } as never);
+    return waitForJob(c.url, job_id, (j) => FINAL_STATES.has(j.status), 90_000);
+  };
+  const jobs = [await submitRegistry(), await submitRegistry(), await submitRegistry()];
+  assert.equal(jobs.map((j) => j.status), ['passed', 'passed', 'passed']);
+  assert.equal(jobs.map((j) => j.installed_build), [true, false, false]);
+  assert.match(agent.stderr, /download/i);
+  const unknown = await runQgjob(['submit', '--url', c.url, '--org-id', 'targets', '--app-version-id', 'never-uploaded', '--test', 'tests/onboarding.spec.js', '--target', 'emulator', '--build', 'registry']);
+  assert.is(unknown.code, 2, unknown.stderr);
+  assert.match(unknown.stderr, /app upload/);
+  console.log(`TARGETS registry jobs=${jobs.length} installs=1`);
+});
+
 test('lab: a device that stops answering goes offline and its job runs on another slot', async () => {
   const c = await startCoordinatorProc({ env: fast });
   procs.push(c.proc);
@@ -90,6 +116,36 @@ test('lab: a device that stops answering goes offline and its job runs on anothe
   assert.is(done.status, 'passed');
   assert.is(done.agent_id, 'lab-healthy');
   console.log(`TARGETS device-offline job_attempts=${done.attempts} ran_on=${done.agent_id} offline_reason="${offline.health_reason}"`);
+});
+
+test('lab: a driver that records the screen (a named stand-in): the video is uploaded, served at a stable URL and stored', async () => {
+  const recorder = await startRecordingStandin(appium.url);
+  try {
+    const dataDir = tempDir('rec');
+    const c = await startCoordinatorProc({ env: fast, dataDir });
+    procs.push(c.proc);
+    const agent = await startAgentProc({ url: c.url, appiumUrl: recorder.url, agentId: 'lab-recorder' });
+    procs.push(agent);
+    const client = new QgClient({ url: c.url });
+    const job = await runJob(client, c.url, 'rec-v1');
+    assert.is(job.status, 'passed');
+    assert.ok(job.video?.url.startsWith(`${c.url}/videos/${job.job_id}.`), JSON.stringify(job.video));
+    const res = await fetch(job.video!.url);
+    assert.is(res.status, 200);
+    const bytes = Buffer.from(await res.arrayBuffer());
+    assert.is(res.headers.get('content-type'), 'image/png');
+    assert.is(bytes.length, recorder.recordings()[0]!.bytes);
+    assert.match(job.video_note ?? '', /recorded as image\/png/);
+    const store = await JobStore.open(parseDatabaseUrl(`sqlite:${join(dataDir, 'qgjob.sqlite')}`));
+    try {
+      assert.is((await store.getVideo(job.job_id))?.videoUrl, job.video!.url);
+    } finally {
+      await store.close();
+    }
+    console.log(`TARGETS lab-recording video=${job.video!.url} bytes=${bytes.length}`);
+  } finally {
+    await recorder.stop();
+  }
 });
 
 async function browserstackRun(name: string, database?: string) {

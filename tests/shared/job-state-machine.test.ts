@@ -34,7 +34,7 @@ test('a result cannot skip start, and cancel works until the end', () => {
 
 test('JobSpec: defaults, and clear errors for bad input', () => {
   const ok = JobSpec.parse({ org_id: 'qualgent', app_version_id: '007', test_path: 'tests/a.spec.js', target: 'emulator' });
-  assert.equal(ok, { org_id: 'qualgent', app_version_id: '007', test_path: 'tests/a.spec.js', target: 'emulator', priority: 5, platform: 'android', max_attempts: 3 });
+  assert.equal(ok, { org_id: 'qualgent', app_version_id: '007', test_path: 'tests/a.spec.js', target: 'emulator', priority: 5, platform: 'android', max_attempts: 3, timeout_ms: 1_800_000, test_retries: 0, build: 'auto' });
   const bad = JobSpec.safeParse({ org_id: 'x', app_version_id: 'v', test_path: '../etc/passwd', target: 'cloud', priority: 11 });
   assert.not.ok(bad.success);
   const paths = bad.error!.issues.map((i) => i.path.join('.'));

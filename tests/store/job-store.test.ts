@@ -39,6 +39,7 @@ const row = (id: string, over: Partial<JobRow> = {}): JobRow => ({
   notBeforeMs: null,
   deadlineMs: null,
   resubmittedFrom: null,
+  buildMode: 'auto',
   ...over,
 });
 const ev = (jobId: string, eventId: number) => ({ jobId, eventId, type: 'state', attempt: 0, data: '{}', atMs: 1 });
