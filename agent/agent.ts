@@ -71,6 +71,7 @@ export class AgentProcess implements Agent {
   readonly agentId: string;
   readonly #slots = new Map<string, SlotState>();
   readonly #clouds = new Map<string, { client: BrowserStackClient; cache: AppUploadCache }>();
+  #caps: Map<string, number | null> | null = null;
   #health: NodeJS.Timeout | null = null;
   readonly #attempts = new Map<string, Attempt>();
   readonly #socket: AgentSocket;
@@ -186,7 +187,18 @@ export class AgentProcess implements Agent {
     }
   }
 
+  /** Cloud accounts' parallel-session caps, read once per account (best effort). */
+  async #cloudCaps(): Promise<Map<string, number | null>> {
+    if (this.#caps) return this.#caps;
+    const caps = new Map<string, number | null>();
+    for (const { slot } of this.#slots.values()) {
+      if (slot instanceof BrowserStackSlot && !caps.has(slot.cloudAccount)) caps.set(slot.cloudAccount, await slot.cloudCap());
+    }
+    return (this.#caps = caps);
+  }
+
   async #register(): Promise<void> {
+    const caps = await this.#cloudCaps();
     const reply = await this.#socket.timeout(ACK_TIMEOUT_MS).emitWithAck('register', {
       agent_id: this.agentId,
       name: this.opts.name ?? hostname(),
@@ -200,6 +212,8 @@ export class AgentProcess implements Agent {
         installed_app_version_id: s.slot.installedAppVersionId,
         health: s.health,
         health_reason: s.healthReason,
+        cloud_account: s.slot instanceof BrowserStackSlot ? s.slot.cloudAccount : null,
+        cloud_cap: s.slot instanceof BrowserStackSlot ? (caps.get(s.slot.cloudAccount) ?? null) : null,
       })),
       running: this.#runningList(),
     });

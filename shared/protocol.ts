@@ -39,6 +39,9 @@ export const SlotInfo = z.object({
   /** `offline`: the device does not answer; `quarantined`: it failed several jobs in a row. Neither gets jobs. */
   health: z.enum(SLOT_HEALTH).default('ok'),
   health_reason: z.string().max(2000).nullable().default(null),
+  /** Cloud slots: the account whose parallel sessions they share (e.g. `browserstack:<user>`), and its cap. */
+  cloud_account: z.string().max(255).nullable().default(null),
+  cloud_cap: z.number().int().positive().nullable().default(null),
 });
 export type SlotInfo = z.output<typeof SlotInfo>;
 

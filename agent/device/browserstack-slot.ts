@@ -28,6 +28,21 @@ export class BrowserStackSlot implements Slot {
     return this.#installed;
   }
 
+  /** The account whose parallel sessions this slot shares with others. */
+  get cloudAccount(): string {
+    return `browserstack:${this.credentials.username}`;
+  }
+
+  /** The account's parallel-session cap from BrowserStack's plan; null when it cannot be read. */
+  async cloudCap(): Promise<number | null> {
+    try {
+      const plan = await this.client.plan();
+      return plan.parallel_sessions_max_allowed > 0 ? plan.parallel_sessions_max_allowed : null;
+    } catch {
+      return null;
+    }
+  }
+
   async prepare(ctx: RunContext, say: (line: string) => void): Promise<Prepared> {
     await this.release();
     const build = await this.builds.resolve(ctx.appVersionId, ctx.build);

@@ -11,7 +11,7 @@
  * be stopping the old one.
  */
 import type { AssignedBuild, Assignment, ErrorReason, Platform, RunningAttempt, Target } from '../../shared/index.js';
-import { explainWait, planAssignments, type Decision } from '../scheduler/index.js';
+import { type Decision, type SchedulerInput, type SchedulerPolicy, type SlotState, explainWaiting, scheduleRound } from '../scheduler/index.js';
 import type { JobService } from '../jobs/job-service.js';
 import type { Fleet, SlotEntry } from './fleet.js';
 
@@ -20,6 +20,8 @@ export interface DispatcherOptions {
   leaseMs: number;
   /** An assignment not acknowledged within this time (ms) is taken back. */
   assignAckTimeoutMs: number;
+  /** The scheduling policy (org weights, aging bound, install cost, cloud caps, …); defaults in scheduler/types.ts. */
+  policy?: Partial<SchedulerPolicy>;
   /** The build an assignment of this job carries (the build registry); absent: always null (the agent provides it). */
   resolveBuild?: (job: { appVersionId: string; buildMode?: string | null }) => Promise<AssignedBuild | null>;
 }
@@ -36,6 +38,7 @@ export class Dispatcher {
   readonly #leases = new Map<string, Lease>();
   #scheduled = false;
   #closed = false;
+  #wake: NodeJS.Timeout | null = null;
   /** Decisions made, by reason, since start (affinity vs install). */
   readonly decisions = { affinity: 0, install: 0 };
 
@@ -49,8 +52,27 @@ export class Dispatcher {
     service.onQueued = () => this.schedule();
     service.waitingReason = (jobId) => {
       const job = service.queues.get(jobId);
-      return job ? explainWait(job, service.queues.byVersion, fleet.slotStates()) : null;
+      return job ? explainWaiting(job, this.#input()).message : null;
     };
+  }
+
+  /** What the scheduler sees: the queues, every slot (with what a busy one runs and until when), the time, the policy. */
+  #input(): SchedulerInput {
+    const nowMs = this.now();
+    const policy: Partial<SchedulerPolicy> = { ...this.opts.policy, cloudCaps: { ...this.fleet.cloudCaps(), ...this.opts.policy?.cloudCaps } };
+    const durationMs = policy.defaultJobDurationMs ?? 60_000;
+    const installMs = policy.installCostMs ?? 60_000;
+    const slots: SlotState[] = this.fleet.slotStates().map((st) => {
+      if (st.free) return st;
+      const entry = this.fleet.slot(st.slotKey);
+      const job = entry?.jobId ? this.service.active(entry.jobId) : undefined;
+      if (!job) return st;
+      // Expected end: the job's start (or assignment, plus an install if it needs one) plus a typical run.
+      const installing = job.startedAtMs === null && st.installedAppVersionId !== job.appVersionId;
+      const from = Number(job.startedAtMs ?? job.assignedAtMs ?? nowMs);
+      return { ...st, runningOrgId: job.orgId, runningAppVersionId: job.appVersionId, busyUntilMs: from + (installing ? installMs : 0) + durationMs };
+    });
+    return { queues: this.service.queues, slots, nowMs, policy };
   }
 
   /** Asks for a scheduling round soon; many calls in one tick make one round. */
@@ -70,10 +92,14 @@ export class Dispatcher {
 
   close(): void {
     this.#closed = true;
+    if (this.#wake) clearTimeout(this.#wake);
   }
 
   #round(): void {
-    const decisions = planAssignments(this.service.queues.byVersion, this.fleet.slotStates(), this.now());
+    const { decisions, wakeAtMs } = scheduleRound(this.#input());
+    // A job held for a busy warm slot is looked at again when its hold ends, even if nothing happens.
+    if (this.#wake) clearTimeout(this.#wake);
+    this.#wake = wakeAtMs === null ? null : setTimeout(() => this.schedule(), Math.max(0, wakeAtMs - this.now()));
     for (const d of decisions) {
       const slot = this.fleet.slot(d.slotKey);
       if (!slot || slot.attemptId !== null) continue;
@@ -97,7 +123,7 @@ export class Dispatcher {
     // Looked up before the attempt is written: if the store cannot answer, the job simply stays queued.
     const queued = this.service.active(d.jobId);
     const build = queued && this.opts.resolveBuild ? await this.opts.resolveBuild(queued) : null;
-    const assigned = await this.service.assign(d.jobId, { agentId, slotId: reserved.info.slot_id, slotKey: d.slotKey });
+    const assigned = await this.service.assign(d.jobId, { agentId, slotId: reserved.info.slot_id, slotKey: d.slotKey }, d.why);
     if (!assigned) {
       this.#free(d.slotKey, `${RESERVED}${d.jobId}`);
       this.schedule();

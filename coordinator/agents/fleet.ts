@@ -52,10 +52,23 @@ export class Fleet {
           installedAppVersionId: s.info.installed_app_version_id,
           free: s.attemptId === null,
           online: a.socket !== null && !a.draining && s.info.health === 'ok',
+          ...(s.info.cloud_account ? { cloudAccount: s.info.cloud_account } : {}),
         });
       }
     }
     return out;
+  }
+
+  /** Parallel-session caps per cloud account, as agents reported them (the smallest wins). */
+  cloudCaps(): Record<string, number> {
+    const caps: Record<string, number> = {};
+    for (const a of this.agents.values()) {
+      for (const s of a.slots.values()) {
+        const { cloud_account: account, cloud_cap: cap } = s.info;
+        if (account && cap) caps[account] = Math.min(caps[account] ?? cap, cap);
+      }
+    }
+    return caps;
   }
 
   view(): AgentView[] {

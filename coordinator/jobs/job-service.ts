@@ -216,7 +216,7 @@ export class JobService {
    * assign: queued → assigned on `slot`, as a new attempt (attempts + 1, a fresh attempt id).
    * Returns null when the job is no longer queued (cancelled meanwhile). Events: state → assigned.
    */
-  async assign(jobId: string, slot: SlotRef): Promise<{ row: JobRow; attemptId: string } | null> {
+  async assign(jobId: string, slot: SlotRef, why?: string): Promise<{ row: JobRow; attemptId: string } | null> {
     return this.withJob(jobId, async () => {
       const row = this.#active.get(jobId);
       if (!row || row.status !== 'queued') return null;
@@ -231,7 +231,7 @@ export class JobService {
         assignedAtMs: now,
         startedAtMs: null,
         installedBuild: null,
-      }, `attempt ${attempt} on ${slot.slotKey}`);
+      }, `attempt ${attempt} on ${slot.slotKey}${why ? `: ${why}` : ''}`);
       return ok ? { row: this.#active.get(jobId)!, attemptId } : null;
     });
   }

@@ -1,4 +1,21 @@
-/** The scheduler room: per-app-version queues and the pure assignment decision. Imports only shared/. */
-export { JobQueues, compareJobs } from './job-queues.js';
+/** The scheduler room: per-app-version queues and the pure assignment policy. Imports only shared/. */
+export { JobQueues, Lane, classKeyOf, compareJobs } from './job-queues.js';
+export type { ClassLanes, LaneLevel } from './job-queues.js';
+export { scheduleRound } from './schedule-round.js';
+export { explainWaiting } from './explain.js';
+export { DEFAULT_POLICY, resolvePolicy } from './policy.js';
 export { planAssignments, explainWait } from './plan.js';
-export type { QueuedJob, SlotState, Decision, DecisionReason } from './types.js';
+export type {
+  QueuedJob,
+  SlotState,
+  Decision,
+  DecisionReason,
+  DecisionRule,
+  IdleSlot,
+  ClassPlan,
+  SchedulerInput,
+  SchedulerPolicy,
+  SchedulerRound,
+  WaitCode,
+  WaitExplanation,
+} from './types.js';

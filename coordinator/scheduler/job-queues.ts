@@ -1,7 +1,11 @@
 /**
- * The in-memory index of queued jobs, one queue per app_version_id, each kept in scheduling order
- * (priority high→low, then submit time old→new, then job id). The store is the truth; this index
- * is rebuilt from it at start-up. No I/O here.
+ * The in-memory index of queued jobs. The store is the truth; this index is rebuilt from it at
+ * start-up. No I/O here. Two views of the same jobs:
+ *  - one queue per app_version_id, in scheduling order (priority high→low, then submit time
+ *    old→new, then job id): `byVersion`, for readers that want a version's queue;
+ *  - lanes: one per (target/platform class, app version, org), each split by priority level, with
+ *    the lane's expected work kept as a running sum. The policy reads lanes, so a round costs in
+ *    proportion to lanes and slots, not to queued jobs.
  */
 import type { QueuedJob } from './types.js';
 
@@ -10,9 +14,190 @@ export function compareJobs(a: QueuedJob, b: QueuedJob): number {
   return b.priority - a.priority || a.submittedAtMs - b.submittedAtMs || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0);
 }
 
+const classKeys = new Map<string, Map<string, string>>();
+
+/** The class of a job or slot: which slots may run which jobs (`emulator/android`, …). Memoised: no string is built per call. */
+export function classKeyOf(x: { target: string; platform: string }): string {
+  let byPlatform = classKeys.get(x.target);
+  if (!byPlatform) classKeys.set(x.target, (byPlatform = new Map()));
+  let key = byPlatform.get(x.platform);
+  if (key === undefined) byPlatform.set(x.platform, (key = `${x.target}/${x.platform}`));
+  return key;
+}
+
+/** Inserts `job` into `list` (kept in `compareJobs` order) by binary search. */
+function insertSorted(list: QueuedJob[], job: QueuedJob): void {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareJobs(list[mid]!, job) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  list.splice(lo, 0, job);
+}
+
+/** Finds `job` in `list` (kept in `compareJobs` order) by binary search; -1 when absent. */
+function indexOfSorted(list: readonly QueuedJob[], job: QueuedJob): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareJobs(list[mid]!, job) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return list[lo] === job ? lo : list.indexOf(job);
+}
+
+/** The jobs of one priority in a lane, oldest first. */
+export interface LaneLevel {
+  readonly priority: number;
+  readonly jobs: readonly QueuedJob[];
+}
+
+/** The queued jobs of one app version, one org and one class, by priority level (highest first). */
+export class Lane {
+  readonly #levels: Array<{ priority: number; jobs: QueuedJob[] }> = [];
+  #size = 0;
+  #knownWorkMs = 0;
+  #unknownCount = 0;
+  #oldestMs = Infinity;
+  #avoiding = 0;
+
+  constructor(
+    readonly key: string,
+    readonly classKey: string,
+    readonly appVersionId: string,
+    readonly orgId: string,
+  ) {}
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Priority levels, highest first; each level's jobs oldest first. */
+  get levels(): readonly LaneLevel[] {
+    return this.#levels;
+  }
+
+  /** The first job in scheduling order. */
+  head(): QueuedJob | undefined {
+    return this.#levels[0]?.jobs[0];
+  }
+
+  /** The job queued longest, whatever its priority. */
+  oldest(): QueuedJob | undefined {
+    let best: QueuedJob | undefined;
+    for (const l of this.#levels) {
+      const j = l.jobs[0]!;
+      if (!best || j.submittedAtMs < best.submittedAtMs || (j.submittedAtMs === best.submittedAtMs && j.jobId < best.jobId)) best = j;
+    }
+    return best;
+  }
+
+  /** How many of its jobs avoid some slot (retries after a broken attempt). */
+  get avoidingCount(): number {
+    return this.#avoiding;
+  }
+
+  /** Submit time of the job queued longest (epoch ms); Infinity when empty. O(1). */
+  get oldestSubmittedAtMs(): number {
+    return this.#oldestMs;
+  }
+
+  /** Expected work of the lane (ms): the sum of the jobs' expected durations, `defaultMs` for those without. */
+  workMs(defaultMs: number): number {
+    return this.#knownWorkMs + this.#unknownCount * defaultMs;
+  }
+
+  /** Jobs in scheduling order. */
+  *jobs(): IterableIterator<QueuedJob> {
+    for (const l of this.#levels) yield* l.jobs;
+  }
+
+  /** How many jobs of this lane go before `job` (it need not be queued). */
+  countBefore(job: QueuedJob): number {
+    let n = 0;
+    for (const l of this.#levels) {
+      if (l.priority > job.priority) n += l.jobs.length;
+      else if (l.priority === job.priority) {
+        let lo = 0;
+        let hi = l.jobs.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (compareJobs(l.jobs[mid]!, job) < 0) lo = mid + 1;
+          else hi = mid;
+        }
+        n += lo;
+      }
+    }
+    return n;
+  }
+
+  /** How many jobs of this lane have a priority above `priority`. */
+  countAbove(priority: number): number {
+    let n = 0;
+    for (const l of this.#levels) if (l.priority > priority) n += l.jobs.length;
+    return n;
+  }
+
+  add(job: QueuedJob): void {
+    let i = 0;
+    while (i < this.#levels.length && this.#levels[i]!.priority > job.priority) i++;
+    let level = this.#levels[i];
+    if (!level || level.priority !== job.priority) this.#levels.splice(i, 0, (level = { priority: job.priority, jobs: [] }));
+    insertSorted(level.jobs, job);
+    this.#size++;
+    if (job.expectedDurationMs === undefined) this.#unknownCount++;
+    else this.#knownWorkMs += job.expectedDurationMs;
+    if (job.submittedAtMs < this.#oldestMs) this.#oldestMs = job.submittedAtMs;
+    if (job.avoidSlots.length > 0) this.#avoiding++;
+  }
+
+  remove(job: QueuedJob): void {
+    const li = this.#levels.findIndex((l) => l.priority === job.priority);
+    const level = this.#levels[li]!;
+    level.jobs.splice(indexOfSorted(level.jobs, job), 1);
+    if (level.jobs.length === 0) this.#levels.splice(li, 1);
+    this.#size--;
+    if (job.expectedDurationMs === undefined) this.#unknownCount--;
+    else this.#knownWorkMs -= job.expectedDurationMs;
+    if (job.submittedAtMs === this.#oldestMs) this.#oldestMs = this.oldest()?.submittedAtMs ?? Infinity;
+    if (job.avoidSlots.length > 0) this.#avoiding--;
+  }
+}
+
+/** The lanes of one class. */
+export interface ClassLanes {
+  /** Every non-empty lane of the class, in the order they were opened. */
+  readonly lanes: ReadonlySet<Lane>;
+  /** The lanes of each app version (usually one: one org builds a version). */
+  readonly byVersion: ReadonlyMap<string, readonly Lane[]>;
+}
+
+const owners = new WeakMap<object, JobQueues>();
+
 export class JobQueues {
   readonly #byVersion = new Map<string, QueuedJob[]>();
   readonly #byId = new Map<string, QueuedJob>();
+  readonly #lanes = new Map<string, Lane>();
+  readonly #classes = new Map<string, { lanes: Set<Lane>; byVersion: Map<string, Lane[]> }>();
+
+  constructor() {
+    owners.set(this.#byVersion, this);
+  }
+
+  /** The `JobQueues` whose `byVersion` view this map is, if any (lets map-based callers reach the lane index). */
+  static owning(byVersion: object): JobQueues | undefined {
+    return owners.get(byVersion);
+  }
+
+  /** A new index holding `jobs`. */
+  static of(jobs: Iterable<QueuedJob>): JobQueues {
+    const q = new JobQueues();
+    for (const j of jobs) q.add(j);
+    return q;
+  }
 
   get size(): number {
     return this.#byId.size;
@@ -31,21 +216,38 @@ export class JobQueues {
     return this.#byId.get(jobId);
   }
 
+  /** The lanes of a class (`classKeyOf(slot)`), or undefined when it has no queued job. */
+  lanesOf(classKey: string): ClassLanes | undefined {
+    return this.#classes.get(classKey);
+  }
+
+  /** Class keys with queued jobs. */
+  classKeys(): IterableIterator<string> {
+    return this.#classes.keys();
+  }
+
   /** Adds (or re-adds) a job in its place. */
   add(job: QueuedJob): void {
     if (this.#byId.has(job.jobId)) this.remove(job.jobId);
     this.#byId.set(job.jobId, job);
     let q = this.#byVersion.get(job.appVersionId);
     if (!q) this.#byVersion.set(job.appVersionId, (q = []));
-    // Binary search for the insertion point keeps each queue sorted in O(log n) comparisons.
-    let lo = 0;
-    let hi = q.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (compareJobs(q[mid]!, job) <= 0) lo = mid + 1;
-      else hi = mid;
+    insertSorted(q, job);
+
+    const classKey = classKeyOf(job);
+    const laneKey = `${classKey}\u0000${job.appVersionId}\u0000${job.orgId}`;
+    let lane = this.#lanes.get(laneKey);
+    if (!lane) {
+      lane = new Lane(laneKey, classKey, job.appVersionId, job.orgId);
+      this.#lanes.set(laneKey, lane);
+      let cls = this.#classes.get(classKey);
+      if (!cls) this.#classes.set(classKey, (cls = { lanes: new Set(), byVersion: new Map() }));
+      cls.lanes.add(lane);
+      const forVersion = cls.byVersion.get(job.appVersionId);
+      if (forVersion) forVersion.push(lane);
+      else cls.byVersion.set(job.appVersionId, [lane]);
     }
-    q.splice(lo, 0, job);
+    lane.add(job);
   }
 
   /** Removes a job; returns it, or undefined if it was not queued. */
@@ -54,8 +256,22 @@ export class JobQueues {
     if (!job) return undefined;
     this.#byId.delete(jobId);
     const q = this.#byVersion.get(job.appVersionId)!;
-    q.splice(q.indexOf(job), 1);
+    q.splice(indexOfSorted(q, job), 1);
     if (q.length === 0) this.#byVersion.delete(job.appVersionId);
+
+    const classKey = classKeyOf(job);
+    const laneKey = `${classKey}\u0000${job.appVersionId}\u0000${job.orgId}`;
+    const lane = this.#lanes.get(laneKey)!;
+    lane.remove(job);
+    if (lane.size === 0) {
+      this.#lanes.delete(laneKey);
+      const cls = this.#classes.get(classKey)!;
+      cls.lanes.delete(lane);
+      const forVersion = cls.byVersion.get(job.appVersionId)!;
+      forVersion.splice(forVersion.indexOf(lane), 1);
+      if (forVersion.length === 0) cls.byVersion.delete(job.appVersionId);
+      if (cls.lanes.size === 0) this.#classes.delete(classKey);
+    }
     return job;
   }
 

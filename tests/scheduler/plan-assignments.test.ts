@@ -1,6 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { JobQueues, explainWait, planAssignments, type QueuedJob, type SlotState } from '../../coordinator/scheduler/index.js';
+import { JobQueues, explainWait, planAssignments as planFull, type QueuedJob, type SlotState } from '../../coordinator/scheduler/index.js';
+
+// The decisions' job, slot and install reason (each decision also carries the rule and a sentence).
+const planAssignments = (...args: Parameters<typeof planFull>) => planFull(...args).map(({ jobId, slotKey, reason }) => ({ jobId, slotKey, reason }));
 
 let n = 0;
 const job = (appVersionId: string, over: Partial<QueuedJob> = {}): QueuedJob => ({
@@ -55,7 +58,8 @@ test('only matching targets and platforms', () => {
 });
 
 test('busy and offline slots get nothing; each job goes to one slot', () => {
-  const j1 = job('A');
+  // j1 runs long on a/3, so j2 is not held for that warm slot: it installs on the empty one.
+  const j1 = job('A', { expectedDurationMs: 600_000 });
   const j2 = job('A');
   const d = planAssignments(
     queues(j1, j2).byVersion,
