@@ -12,11 +12,11 @@ import {
   JobSpec,
   QgError,
   type SubmitReply,
-  fieldErrors,
 } from '../../shared/index.js';
 import type { BuildRegistry } from '../builds/index.js';
 import type { JobService } from '../jobs/job-service.js';
 import type { Fleet } from '../agents/fleet.js';
+import { validate } from './validate.js';
 import { videoRoutes } from './videos.js';
 import { isStoreUnavailable, type JobStore } from '../store/index.js';
 import { buildRoutes } from './builds.js';
@@ -47,13 +47,6 @@ const ListQuery = z
   })
   .strict();
 
-function validate<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const r = schema.safeParse(input);
-  if (r.success) return r.data;
-  const fields = fieldErrors(r.error.issues);
-  const first = Object.entries(fields)[0]!;
-  throw new QgError('validation_failed', `invalid ${what}: ${first[0]}: ${first[1]}`, fields);
-}
 
 export interface HttpDeps {
   service: JobService;

@@ -15,7 +15,6 @@
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
-import type { z } from 'zod';
 import {
   type AppBuildView,
   type AppUploadReply,
@@ -24,9 +23,9 @@ import {
   BuildFileName,
   QgError,
   Sha256,
-  fieldErrors,
 } from '../../shared/index.js';
 import { type BlobWriter, type BuildRegistry, type Registered, downloadPath } from '../builds/index.js';
+import { validate } from './validate.js';
 import type { AppBuildRow } from '../store/index.js';
 import { boundaryOf, readMultipart } from './multipart.js';
 
@@ -37,13 +36,6 @@ const MAX_JSON_BYTES = 64 * 1024;
 const MAX_FIELD_BYTES = 1024;
 const FIELD_NAMES = new Set(['app_version_id', 'platform']);
 
-function validate<S extends z.ZodType>(schema: S, input: unknown, what: string): z.output<S> {
-  const r = schema.safeParse(input);
-  if (r.success) return r.data;
-  const fields = fieldErrors(r.error.issues);
-  const first = Object.entries(fields)[0]!;
-  throw new QgError('validation_failed', `invalid ${what}: ${first[0]}: ${first[1]}`, fields);
-}
 
 export function toBuildView(row: AppBuildRow, origin: string): AppBuildView {
   return {

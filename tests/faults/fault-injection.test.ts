@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { QgClient, watchJob } from '../../cli/client.js';
-import { FINAL_STATES, type JobEvent, type JobView } from '../../shared/index.js';
+import { FINAL_STATES, type JobEvent } from '../../shared/index.js';
 import { type AppiumServer, startAppium } from '../helpers/appium.js';
 import { privateMariadbUnavailable, startPrivateMariadb } from '../helpers/private-mariadb.js';
 import { type Proc, pidsMatching, runQgjob, startAgentProc, startCoordinatorProc, tempDir, waitForJob } from '../helpers/processes.js';
