@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { JobQueues, explainWait, planAssignments as planFull, type QueuedJob, type SlotState } from '../../coordinator/scheduler/index.js';
+import { JobQueues, explainWait, planAssignments as planFull, type QueuedJob } from '../../coordinator/scheduler/index.js';
+import { slot } from './helpers.js';
 
 // The decisions' job, slot and install reason (each decision also carries the rule and a sentence).
 const planAssignments = (...args: Parameters<typeof planFull>) => planFull(...args).map(({ jobId, slotKey, reason }) => ({ jobId, slotKey, reason }));
@@ -15,15 +16,6 @@ const job = (appVersionId: string, over: Partial<QueuedJob> = {}): QueuedJob => 
   platform: 'android',
   submittedAtMs: 1000 + n,
   avoidSlots: [],
-  ...over,
-});
-const slot = (slotKey: string, installed: string | null, over: Partial<SlotState> = {}): SlotState => ({
-  slotKey,
-  target: 'emulator',
-  platform: 'android',
-  installedAppVersionId: installed,
-  free: true,
-  online: true,
   ...over,
 });
 const queues = (...jobs: QueuedJob[]) => {
