@@ -131,7 +131,9 @@ export function jobDetails(job: JobView, c: Paint = plain, nowMs: number = Date.
   ];
   if (job.started_at) lines.push(row('started', job.started_at));
   if (job.finished_at) lines.push(row('finished', `${job.finished_at} (${formatDuration(job.duration_ms)})`));
+  if (job.status === 'queued' && job.not_before) lines.push(row('retry', `not before ${job.not_before} (backoff after an infrastructure error)`));
   if (job.status === 'queued' && job.waiting_reason) lines.push(row('waiting', job.waiting_reason));
+  if (job.resubmitted_from) lines.push(row('from', `resubmitted from ${job.resubmitted_from}`));
   if (job.error) lines.push(row('error', `${job.error.reason}: ${firstLine(job.error.message)}`));
   if (job.video?.url) lines.push(row('video', job.video.url));
   else if (job.video_note) lines.push(row('video', c.dim(job.video_note)));
