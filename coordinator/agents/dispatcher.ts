@@ -99,7 +99,8 @@ export class Dispatcher {
     const { decisions, wakeAtMs } = scheduleRound(this.#input());
     // A job held for a busy warm slot is looked at again when its hold ends, even if nothing happens.
     if (this.#wake) clearTimeout(this.#wake);
-    this.#wake = wakeAtMs === null ? null : setTimeout(() => this.schedule(), Math.max(0, wakeAtMs - this.now()));
+    // At least 50 ms apart, so a hold that keeps ending "now" cannot spin the event loop.
+    this.#wake = wakeAtMs === null ? null : setTimeout(() => this.schedule(), Math.max(50, wakeAtMs - this.now()));
     for (const d of decisions) {
       const slot = this.fleet.slot(d.slotKey);
       if (!slot || slot.attemptId !== null) continue;
