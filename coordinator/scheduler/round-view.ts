@@ -249,6 +249,15 @@ export function buildRoundView(queues: JobQueues, slots: readonly SlotState[], n
   const classes = new Map<string, ClassView>();
   const runningByAccount = new Map<string, number>();
   const view: RoundView = { nowMs, slots, classes, free: [], runningByAccount };
+  // Accounts already at their cap: their free slots can take nothing, so they hold nothing for anyone.
+  const atCap = new Set<string>();
+  for (const cap of Object.keys(policy.cloudCaps)) {
+    if (cap) {
+      let running = 0;
+      for (const st of slots) if (st.cloudAccount === cap && !st.free) running++;
+      if (running >= policy.cloudCaps[cap]!) atCap.add(cap);
+    }
+  }
   let last: ClassView | undefined;
   let lastTarget = '';
   let lastPlatform = '';
@@ -302,7 +311,7 @@ export function buildRoundView(queues: JobQueues, slots: readonly SlotState[], n
     v.sumRemainingMs += remaining;
     if (remaining > v.maxRemainingMs) v.maxRemainingMs = remaining;
     v.remainingMs[v.remainingCount++] = remaining;
-    const share = holdShare(availMs, known, v, nowMs, policy.installCostMs);
+    const share = state.free && account !== undefined && atCap.has(account) ? 0 : holdShare(availMs, known, v, nowMs, policy.installCostMs);
     v.holdCap += share;
     if (!state.free) {
       v.warmSlotKey ??= state.slotKey;
