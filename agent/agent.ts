@@ -24,7 +24,7 @@ import {
   type StartedPayload,
   VERSION,
 } from '../shared/index.js';
-import { BuildCache } from './builds/build-cache.js';
+import { BuildCache, BuildDownloadError } from './builds/build-cache.js';
 import { LocalBuilds } from './builds/local-builds.js';
 import { AppUploadCache, BrowserStackClient, BrowserStackError, credentialsFromEnv, DEFAULT_CREDENTIAL_ENV } from './cloud/browserstack.js';
 import { BrowserStackSlot } from './device/browserstack-slot.js';
@@ -194,7 +194,9 @@ export class AgentProcess implements Agent {
     for (const { slot } of this.#slots.values()) {
       if (slot instanceof BrowserStackSlot && !caps.has(slot.cloudAccount)) caps.set(slot.cloudAccount, await slot.cloudCap());
     }
-    return (this.#caps = caps);
+    // A cap that could not be read is asked for again at the next register.
+    if ([...caps.values()].every((c) => c !== null)) this.#caps = caps;
+    return caps;
   }
 
   async #register(): Promise<void> {
@@ -222,6 +224,8 @@ export class AgentProcess implements Agent {
     this.#registered = true;
     for (const id of reply.cancel_attempts) this.#stop(id, 'the coordinator no longer considers this attempt current');
     this.#log(`registered as ${this.agentId} with ${this.#slots.size} slot(s) at ${this.opts.url}`);
+    // Health or builds that changed while the register was under way.
+    for (const st of this.#slots.values()) this.#reportSlot(st);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#heartbeat = setInterval(() => this.#beat(), reply.heartbeat_interval_ms);
     if (!this.#health) {
@@ -242,7 +246,12 @@ export class AgentProcess implements Agent {
           if (now >= st.quarantinedUntilMs) this.#setHealth(st, 'ok', null);
           return;
         }
-        if (st.slot.config.target === 'browserstack') return; // the cloud's health shows in its session answers
+        if (st.slot instanceof BrowserStackSlot) {
+          // The cloud's health shows in its session answers; an account marked offline (refused
+          // credentials) is checked again through the plan API until it answers.
+          if (st.health === 'offline' && (await st.slot.cloudCap()) !== null) this.#setHealth(st, 'ok', null);
+          return;
+        }
         const busy = [...this.#attempts.values()].some((a) => a.slot_id === st.slot.config.slotId && !a.finishing);
         if (busy) return; // a running spec proves (or disproves) the device itself
         const url = `${st.slot.config.appiumUrl.replace(/\/+$/, '')}/status`;
@@ -370,6 +379,7 @@ export class AgentProcess implements Agent {
       }
     });
     const say = (line: string) => streamer.push('agent', line);
+    let notTheDevice = false;
     const report = async (f: Pick<FinishedPayload, 'outcome' | 'error_message' | 'test_cases' | 'video' | 'video_note' | 'error_reason'>) => {
       if (signal.aborted) streamer.abandon();
       await streamer.close();
@@ -383,7 +393,8 @@ export class AgentProcess implements Agent {
         error_message: f.error_message?.slice(0, 20_000) ?? null,
         test_cases: f.test_cases.slice(0, 1000).map((t) => ({ ...t, error_message: t.error_message?.slice(0, 4000) ?? null })),
       });
-      this.#judge(st, f.outcome, f.error_reason ?? (f.outcome === 'error' ? 'runner_error' : null), f.error_message);
+      // A stopped run (cancel, deadline, shutdown) or a build that could not be fetched says nothing about the device.
+      if (!signal.aborted && !notTheDevice) this.#judge(st, f.outcome, f.error_reason ?? (f.outcome === 'error' ? 'runner_error' : null), f.error_message);
       const lost = streamer.undelivered ? `; ${streamer.undelivered} log line(s) not delivered` : '';
       this.#log(`attempt ${a.attempt_id} ${f.outcome}${r === 'stale' ? ' (the coordinator had moved on; result not stored)' : ''}${lost}`);
     };
@@ -398,7 +409,8 @@ export class AgentProcess implements Agent {
       await slot.release();
       const message = `could not prepare the device on ${a.slot_id}: ${(err as Error).message}`;
       let reason: ErrorReason = 'runner_error';
-      if (err instanceof BrowserStackError && err.code === 'parallels-in-use') reason = 'cloud_quota';
+      if (err instanceof BuildDownloadError) notTheDevice = true; // the build could not be fetched
+      else if (err instanceof BrowserStackError && err.code === 'parallels-in-use') reason = 'cloud_quota';
       else if (err instanceof BrowserStackError && err.code === 'auth-failed') this.#setHealth(st, 'offline', 'BrowserStack refused the credentials');
       else if (slot.config.target !== 'browserstack') {
         // A device that does not answer at all is offline, not just unlucky.

@@ -187,6 +187,9 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
       handle(log, async (raw) => {
         const a = requireAgent();
         const p = parse(FinishedPayload, raw);
+        // A result resent after its acknowledgement was lost: the job already ended with it.
+        const holder = [...a.slots.values()].find((s) => s.attemptId === p.attempt_id);
+        if (!holder && !service.active(p.job_id) && (await service.finish(p, '')) === 'finished') return { ok: true };
         const slot = slotOf(a, p.attempt_id);
         const r = await service.finish(p, slot.key);
         if (r === 'not_started') throw new QgError('illegal_transition', `attempt ${p.attempt_id} sent a test result before started`);

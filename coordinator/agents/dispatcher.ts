@@ -110,10 +110,13 @@ export class Dispatcher {
       this.service.queues.remove(d.jobId);
       this.decisions[d.reason]++;
       void this.#launch(d).catch((err: unknown) => {
-        this.log(`dispatch of ${d.jobId} to ${d.slotKey} failed: ${(err as Error).message}; the job stays queued`);
+        this.log(`dispatch of ${d.jobId} to ${d.slotKey} failed: ${(err as Error).message}; the job stays queued and is tried again in 1 s`);
         this.#free(d.slotKey, `${RESERVED}${d.jobId}`);
-        this.service.reindex(d.jobId);
-        this.schedule();
+        // Not at once: a store that fails fast would otherwise spin on the same job and slot.
+        setTimeout(() => {
+          this.service.reindex(d.jobId);
+          this.schedule();
+        }, 1000).unref();
       });
     }
   }
@@ -245,6 +248,15 @@ export class Dispatcher {
    */
   async sweep(): Promise<void> {
     const now = this.now();
+    // A slot held for an attempt the coordinator no longer leases (an unacknowledged assignment, a
+    // timed-out job) is freed by its agent's next report; an agent gone for a lease never reports.
+    for (const agent of this.fleet.agents.values()) {
+      if (agent.socket || now - agent.lastSeenMs < this.opts.leaseMs) continue;
+      for (const slot of agent.slots.values()) {
+        const held = slot.attemptId;
+        if (held && !held.startsWith(RESERVED) && !this.#leases.has(held)) this.#free(slot.key, held);
+      }
+    }
     for (const row of this.service.overdue(now)) {
       try {
         if (row.attemptId && (await this.service.timeOut(row.id, row.attemptId))) {

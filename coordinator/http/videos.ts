@@ -4,7 +4,8 @@
  * a stable URL, `/videos/<job_id>.<ext>`, which goes into `video_results`.
  */
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Hono } from 'hono';
@@ -45,20 +46,27 @@ export function videoRoutes(deps: VideoRoutesDeps): { api: Hono; files: Hono } {
     if (!body) throw new QgError('validation_failed', 'the request has no body');
     await mkdir(deps.dir, { recursive: true });
     const name = `${jobId}.${ext}`;
-    const tmp = join(deps.dir, `.${name}.${attemptId.replace(/[^A-Za-z0-9._-]/g, '_')}.part`);
-    const fh = await open(tmp, 'w');
+    const tmp = join(deps.dir, `.${name}.${randomUUID()}.part`);
     let size = 0;
     try {
-      for await (const chunk of Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>)) {
-        size += (chunk as Buffer).length;
-        if (size > deps.maxBytes) throw new QgError('payload_too_large', `the video is over ${deps.maxBytes} bytes`);
-        await fh.write(chunk as Buffer);
+      const fh = await open(tmp, 'w');
+      try {
+        for await (const chunk of Readable.fromWeb(body as import('node:stream/web').ReadableStream<Uint8Array>)) {
+          size += (chunk as Buffer).length;
+          if (size > deps.maxBytes) throw new QgError('payload_too_large', `the video is over ${deps.maxBytes} bytes`);
+          await fh.write(chunk as Buffer);
+        }
+        await fh.sync();
+      } finally {
+        await fh.close();
       }
-      await fh.sync();
-    } finally {
-      await fh.close();
+      // The attempt may have been lost while it uploaded: a stale video must not replace a newer one.
+      if (deps.service.active(jobId)?.attemptId !== attemptId) throw new QgError('stale_attempt', `attempt ${attemptId} is no longer the job's current attempt`);
+      await rename(tmp, join(deps.dir, name));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
     }
-    await rename(tmp, join(deps.dir, name));
     const base = (deps.publicUrl ?? new URL(c.req.url).origin).replace(/\/+$/, '');
     return c.json({ url: `${base}/videos/${name}`, size_bytes: size, content_type: type }, 201);
   });

@@ -379,15 +379,28 @@ export class JobService {
 
   async #retryOrGiveUp(row: JobRow, reason: ErrorReason, message: string, slotKey: string | null): Promise<boolean> {
     // A handed-back attempt (agent shutdown) says nothing bad about the job or the fleet: no backoff.
-    const decision = decideRetry(row, reason === 'agent_shutdown' ? { baseMs: 0, maxMs: 0 } : this.backoff, this.random());
+    // Attempts the job never really had (refused by the agent, shut down, cloud account full) are not counted.
+    const free = reason === 'agent_shutdown' || reason === 'assignment_refused' || reason === 'cloud_quota';
+    const attempts = free ? Math.max(0, row.attempts - 1) : row.attempts;
+    const decision = decideRetry({ attempts, maxAttempts: row.maxAttempts }, reason === 'agent_shutdown' ? { baseMs: 0, maxMs: 0 } : this.backoff, this.random());
     const avoid = slotKey && !row.avoidSlots.split(',').includes(slotKey) ? [row.avoidSlots, slotKey].filter(Boolean).join(',') : row.avoidSlots;
     if (decision.action === 'requeue') {
       await this.#move(
         row,
         'requeue',
         row.attemptId ?? undefined,
-        { attemptId: null, agentId: null, slotId: null, deadlineMs: null, avoidSlots: avoid, errorReason: reason, errorMessage: message, notBeforeMs: this.now() + decision.delayMs },
-        `attempt ${row.attempts} lost (${reason}): ${message}; queued again in ${decision.delayMs} ms`,
+        {
+          attempts,
+          attemptId: null,
+          agentId: null,
+          slotId: null,
+          deadlineMs: null,
+          avoidSlots: avoid,
+          errorReason: reason,
+          errorMessage: message,
+          notBeforeMs: this.now() + decision.delayMs,
+        },
+        `attempt ${row.attempts} lost (${reason}): ${message}; queued again in ${decision.delayMs} ms${free ? ' (not counted as an attempt)' : ''}`,
       );
       return true;
     }
