@@ -39,8 +39,6 @@ export class Dispatcher {
   #scheduled = false;
   #closed = false;
   #wake: NodeJS.Timeout | null = null;
-  /** Decisions made, by reason, since start (affinity vs install). */
-  readonly decisions = { affinity: 0, install: 0 };
 
   constructor(
     private readonly service: JobService,
@@ -108,7 +106,6 @@ export class Dispatcher {
       slot.attemptId = `${RESERVED}${d.jobId}`;
       slot.jobId = d.jobId;
       this.service.queues.remove(d.jobId);
-      this.decisions[d.reason]++;
       void this.#launch(d).catch((err: unknown) => {
         this.log(`dispatch of ${d.jobId} to ${d.slotKey} failed: ${(err as Error).message}; the job stays queued and is tried again in 1 s`);
         this.#free(d.slotKey, `${RESERVED}${d.jobId}`);

@@ -24,6 +24,25 @@ const timers: NodeJS.Timeout[] = [];
 const within = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms))]);
 
+/** A new `/agents` connection that registers one slot `s1`, optionally still running some attempts; returns the socket and the reply. */
+async function registerRaw(
+  agentId: string,
+  opts: { installed?: string | null; running?: Array<{ job_id: string; attempt_id: string }>; slotId?: string } = {},
+  socket?: AgentSock,
+) {
+  const s: AgentSock = socket ?? io(`${coordinator.url}/agents`, { transports: ['websocket'], reconnection: false });
+  if (!socket) sockets.push(s);
+  const slotId = opts.slotId ?? 's1';
+  const reply = await s.timeout(2000).emitWithAck('register', {
+    agent_id: agentId,
+    name: agentId,
+    version: 'test',
+    slots: [{ slot_id: slotId, target: 'emulator', platform: 'android', device_name: 'wire', endpoint: 'http://127.0.0.1:1', installed_app_version_id: opts.installed ?? null }],
+    running: (opts.running ?? []).map((r) => ({ ...r, slot_id: slotId })),
+  });
+  return { socket: s, reply };
+}
+
 async function wireAgent(agentId: string, slotId: string, opts: { ackAssignments?: boolean } = {}) {
   const s: AgentSock = io(`${coordinator.url}/agents`, { transports: ['websocket'], reconnection: false });
   sockets.push(s);
@@ -44,14 +63,9 @@ async function wireAgent(agentId: string, slotId: string, opts: { ackAssignments
     if (s.connected) s.emit('heartbeat', { running: [...running.values()].map((a) => ({ job_id: a.job_id, attempt_id: a.attempt_id, slot_id: a.slot_id })) }, () => {});
   }, 100);
   timers.push(beat);
-  const reply = await s.timeout(2000).emitWithAck('register', {
-    agent_id: agentId,
-    name: agentId,
-    version: 'test',
-    slots: [{ slot_id: slotId, target: 'emulator', platform: 'android', device_name: 'wire', endpoint: 'http://127.0.0.1:1', installed_app_version_id: null }],
-    running: [],
-  });
+  const { reply } = await registerRaw(agentId, { slotId }, s);
   assert.ok(reply.ok, JSON.stringify(reply));
+
   return {
     socket: s,
     assignments,
@@ -300,15 +314,7 @@ test('cancelling a running job pushes a cancel to its agent; its late result is 
 
 test('ids with a slash are refused at register, and the coordinator keeps serving', async () => {
   await submit();
-  const s: AgentSock = io(`${coordinator.url}/agents`, { transports: ['websocket'], reconnection: false });
-  sockets.push(s);
-  const reply = await s.timeout(2000).emitWithAck('register', {
-    agent_id: 'lab/host-1',
-    name: 'x',
-    version: 'test',
-    slots: [{ slot_id: 's1', target: 'emulator', platform: 'android', device_name: 'd', endpoint: 'http://127.0.0.1:1', installed_app_version_id: null }],
-    running: [],
-  });
+  const { reply } = await registerRaw('lab/host-1');
   assert.is(!reply.ok && reply.error.code, 'validation_failed');
   const ok = await wireAgent('lab-host-1', 's1');
   assert.ok((await ok.next()).job_id.startsWith('job_'));
@@ -349,15 +355,7 @@ test('a result reached while disconnected is accepted after the agent re-registe
   await a.send('started', { job_id: jobId, attempt_id: asg.attempt_id, install: null });
   a.socket.close();
   // The same agent comes back on a new connection, still holding the attempt (its result not yet acknowledged).
-  const s: AgentSock = io(`${coordinator.url}/agents`, { transports: ['websocket'], reconnection: false });
-  sockets.push(s);
-  const reply = await s.timeout(2000).emitWithAck('register', {
-    agent_id: 'agent-flaky',
-    name: 'agent-flaky',
-    version: 'test',
-    slots: [{ slot_id: 's1', target: 'emulator', platform: 'android', device_name: 'wire', endpoint: 'http://127.0.0.1:1', installed_app_version_id: 'v1' }],
-    running: [{ job_id: jobId, attempt_id: asg.attempt_id, slot_id: 's1' }],
-  });
+  const { socket: s, reply } = await registerRaw('agent-flaky', { installed: 'v1', running: [{ job_id: jobId, attempt_id: asg.attempt_id }] });
   assert.ok(reply.ok && reply.cancel_attempts.length === 0, JSON.stringify(reply));
   const fin = await s.timeout(2000).emitWithAck('finished', finished(asg, 'passed'));
   assert.ok(fin.ok, JSON.stringify(fin));
@@ -374,15 +372,7 @@ test('a job cancelled while its agent was away is stopped when the agent comes b
   a.socket.close();
   const res = await fetch(`${coordinator.url}/api/v1/jobs/${jobId}/cancel`, { method: 'POST' });
   assert.is(((await res.json()) as JobView).status, 'cancelled');
-  const s: AgentSock = io(`${coordinator.url}/agents`, { transports: ['websocket'], reconnection: false });
-  sockets.push(s);
-  const reply = await s.timeout(2000).emitWithAck('register', {
-    agent_id: 'agent-away',
-    name: 'agent-away',
-    version: 'test',
-    slots: [{ slot_id: 's1', target: 'emulator', platform: 'android', device_name: 'wire', endpoint: 'http://127.0.0.1:1', installed_app_version_id: 'v1' }],
-    running: [{ job_id: jobId, attempt_id: asg.attempt_id, slot_id: 's1' }],
-  });
+  const { socket: s, reply } = await registerRaw('agent-away', { installed: 'v1', running: [{ job_id: jobId, attempt_id: asg.attempt_id }] });
   assert.ok(reply.ok);
   assert.equal(reply.ok && reply.cancel_attempts, [asg.attempt_id]);
 });
