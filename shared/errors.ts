@@ -8,8 +8,12 @@ export const ERROR_CODES = [
   'payload_too_large', // the request body is over the limit (HTTP 413)
   'not_found', // no such route (HTTP 404)
   'job_not_found', // no job with that id (HTTP 404)
+  'run_not_found', // no run with that id (HTTP 404)
   'build_not_found', // no app build registered for that app_version_id (or not that sha256 any more) (HTTP 404, CLI exit 2)
   'illegal_transition', // the job is not in a state that allows this move (HTTP 409)
+  'idempotency_conflict', // an idempotency key was reused with a different payload (HTTP 409)
+  'unauthorized', // no or an unknown API token while the coordinator requires one (HTTP 401)
+  'forbidden', // the token's org may not do this (HTTP 403)
   'stale_attempt', // a message names an attempt that is no longer the job's current one (socket refusal)
   'unknown_agent', // a socket message before register, or for a slot the agent did not declare
   'store_unavailable', // the database did not take the write: nothing was accepted (HTTP 503)

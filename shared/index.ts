@@ -4,4 +4,5 @@ export * from './job.js';
 export * from './protocol.js';
 export * from './api.js';
 export * from './build.js';
+export * from './run.js';
 export { VERSION } from './version.js';

@@ -46,18 +46,21 @@ export const BUILD_MODES = ['auto', 'registry', 'agent'] as const;
 export const BuildMode = z.enum(BUILD_MODES);
 export type BuildMode = z.infer<typeof BuildMode>;
 
+/** A spec file's path, relative to the agent's test project. */
+export const TestPath = z
+  .string({ error: 'test_path must be a string' })
+  .trim()
+  .min(1, 'test_path must not be empty')
+  .max(1024, 'test_path must be at most 1024 characters')
+  .refine((p) => !p.startsWith('/') && !/^[A-Za-z]:[\\/]/.test(p), 'test_path must be relative to the test project')
+  .refine((p) => !p.split(/[\\/]/).includes('..'), 'test_path must not leave the test project (no "..")');
+
 /** The submit payload (PRODUCT.md), as the HTTP API and the CLI accept it. */
 export const JobSpec = z
   .object({
     org_id: Ident('org_id'),
     app_version_id: AppVersionId,
-    test_path: z
-      .string({ error: 'test_path must be a string' })
-      .trim()
-      .min(1, 'test_path must not be empty')
-      .max(1024, 'test_path must be at most 1024 characters')
-      .refine((p) => !p.startsWith('/') && !/^[A-Za-z]:[\\/]/.test(p), 'test_path must be relative to the test project')
-      .refine((p) => !p.split(/[\\/]/).includes('..'), 'test_path must not leave the test project (no "..")'),
+    test_path: TestPath,
     priority: z
       .number({ error: `priority must be an integer from ${PRIORITY_MIN} to ${PRIORITY_MAX}` })
       .int(`priority must be an integer from ${PRIORITY_MIN} to ${PRIORITY_MAX}`)

@@ -21,14 +21,18 @@ import { videoRoutes } from './videos.js';
 import { isStoreUnavailable, type JobStore } from '../store/index.js';
 import { buildRoutes } from './builds.js';
 
-const STATUS: Record<ErrorCode, 400 | 404 | 409 | 413 | 500 | 503> = {
+const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> = {
   validation_failed: 400,
   invalid_json: 400,
   payload_too_large: 413,
   not_found: 404,
   job_not_found: 404,
+  run_not_found: 404,
   build_not_found: 404,
   illegal_transition: 409,
+  idempotency_conflict: 409,
+  unauthorized: 401,
+  forbidden: 403,
   stale_attempt: 409,
   unknown_agent: 409,
   store_unavailable: 503,
