@@ -35,6 +35,11 @@ export const DEFAULT_COORDINATOR_URL = 'http://127.0.0.1:8080';
 export interface QgClientOptions {
   /** Coordinator base URL, e.g. `http://127.0.0.1:8080` (a trailing slash is fine). */
   url: string;
+  /**
+   * API token of the caller's org (or the admin token), sent as `Authorization: Bearer`; needed
+   * when the coordinator has tokens configured. Default: none.
+   */
+  token?: string;
   /** Bound on one HTTP request, connect to last byte (ms). Default 30 000. */
   requestTimeoutMs?: number;
   /** Bound on a build upload or URL registration, connect to last byte (ms). Default 3 600 000 (1 h). */
@@ -75,11 +80,14 @@ const baseUrl = (url: string) => url.replace(/\/+$/, '');
  */
 export class QgClient {
   readonly url: string;
+  /** The API token, if any (also handed to `watchJob`). */
+  readonly token: string | undefined;
   private readonly requestTimeoutMs: number;
   private readonly uploadTimeoutMs: number;
 
   constructor(opts: QgClientOptions) {
     this.url = baseUrl(opts.url);
+    this.token = opts.token || undefined;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.uploadTimeoutMs = opts.uploadTimeoutMs ?? 3_600_000;
   }
@@ -164,7 +172,7 @@ export class QgClient {
     try {
       res = await fetch(this.url + path, {
         method,
-        headers: { accept: 'application/json', ...init.headers },
+        headers: { accept: 'application/json', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...init.headers },
         body: init.body,
         signal: AbortSignal.timeout(timeoutMs),
       });
@@ -195,8 +203,22 @@ export class QgClient {
       }
       return json as T;
     }
-    throw errorFromAnswer(this.url, method, path, res, json);
+    throw withAdvice(errorFromAnswer(this.url, method, path, res, json), this.url, this.token);
   }
+}
+
+/** What to do about a refused token, added to the coordinator's own reason. */
+function withAdvice(err: QgError, url: string, token: string | undefined): QgError {
+  if (err.code === 'unauthorized') {
+    return new QgError(
+      'unauthorized',
+      token
+        ? `the coordinator at ${url} refused the API token (${err.message}): check QGJOB_TOKEN (or --token)`
+        : `the coordinator at ${url} requires an API token: set QGJOB_TOKEN to your org's token (or pass --token)`,
+    );
+  }
+  if (err.code === 'forbidden') return new QgError('forbidden', `${err.message} (use a token of that org, or the admin token, in QGJOB_TOKEN)`);
+  return err;
 }
 
 /** Turns a non-2xx answer into a `QgError`, keeping the server's own code, message and fields when it sent them. */
@@ -220,6 +242,8 @@ function errorFromAnswer(url: string, method: string, path: string, res: Respons
 // ───────────────────────────── /watch ─────────────────────────────
 
 export interface WatchOptions {
+  /** API token, sent in the handshake (`auth.token`); needed when the coordinator has tokens configured. */
+  token?: string;
   /** Resume after this event id: events with `event_id <= afterEventId` are not delivered. Default 0 (all). */
   afterEventId?: number;
   /** Called once per event, in `event_id` order, never twice for the same id. */
@@ -277,6 +301,7 @@ export async function watchJob(url: string, jobId: string, opts: WatchOptions = 
     reconnectionDelay: 250,
     reconnectionDelayMax: 2_000,
     timeout: connectTimeoutMs,
+    ...(opts.token ? { auth: { token: opts.token } } : {}),
   });
 
   let lastEventId = opts.afterEventId ?? 0;
@@ -318,7 +343,11 @@ export async function watchJob(url: string, jobId: string, opts: WatchOptions = 
       void subscribe();
     });
 
-    socket.on('connect_error', (err: Error & { description?: unknown }) => {
+    socket.on('connect_error', (err: Error & { description?: unknown; data?: { code?: unknown; message?: unknown } }) => {
+      if (!socket.active && err.data?.code === 'unauthorized') {
+        fail(withAdvice(new QgError('unauthorized', typeof err.data.message === 'string' ? err.data.message : err.message), base, opts.token));
+        return;
+      }
       const d = err.description;
       lastError = d instanceof Error ? d.message : (d as { message?: unknown } | undefined)?.message ? String((d as { message: unknown }).message) : err.message;
       // `active` is false when the server refused the namespace itself: retrying would not help.

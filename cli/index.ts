@@ -90,7 +90,14 @@ function coordinatorUrl(ctx: Ctx): string {
   if (!ok) throw usage(`--url must be an http(s) URL such as ${DEFAULT_COORDINATOR_URL}, got "${url}"`);
   return url;
 }
-const clientFor = (ctx: Ctx) => new QgClient({ url: coordinatorUrl(ctx) });
+/** API token: `--token`, else QGJOB_TOKEN. Prefer the variable: a flag shows in `ps` to every user of the machine. */
+function apiToken(ctx: Ctx): string | undefined {
+  return flag(ctx, 'token') ?? (process.env.QGJOB_TOKEN || undefined);
+}
+const clientFor = (ctx: Ctx) => {
+  const token = apiToken(ctx);
+  return new QgClient({ url: coordinatorUrl(ctx), ...(token ? { token } : {}) });
+};
 
 /** A number flag handed to zod as a number when it looks like one, else as typed (zod then names the problem). */
 const numeric = (v: string | undefined): number | string | undefined =>
@@ -163,7 +170,8 @@ async function submit(ctx: Ctx): Promise<number> {
 async function follow(ctx: Ctx, url: string, jobId: string, show: 'logs' | 'states'): Promise<number> {
   const json = bool(ctx, 'json');
   const { followJob } = await import('./follow.js');
-  const job = await followJob({ url, jobId, show, json });
+  const token = apiToken(ctx);
+  const job = await followJob({ url, jobId, show, json, ...(token ? { token } : {}) });
   if (json) {
     printJson(job);
   } else {
@@ -327,13 +335,16 @@ async function appShow(ctx: Ctx, rest: string[]): Promise<number> {
 }
 
 async function coordinator(ctx: Ctx): Promise<number> {
+  if (flag(ctx, 'token') !== undefined) {
+    throw usage('the coordinator takes its tokens from the environment only (QGJOB_TOKENS, QGJOB_AGENT_TOKEN): flags show in ps');
+  }
   const { runCoordinator } = await import('./serve.js');
   return runCoordinator({ host: flag(ctx, 'host'), port: flag(ctx, 'port'), database: flag(ctx, 'database'), dataDir: flag(ctx, 'data-dir') });
 }
 
 async function agent(ctx: Ctx): Promise<number> {
   const { runAgent } = await import('./serve.js');
-  const names = ['url', 'project', 'config', 'agent-id', 'name', 'app', 'target', 'platform', 'device-name', 'appium-url', 'capabilities', 'slot-id', 'work-dir', 'shutdown-grace-ms'] as const;
+  const names = ['url', 'project', 'config', 'agent-id', 'name', 'app', 'target', 'platform', 'device-name', 'appium-url', 'capabilities', 'slot-id', 'work-dir', 'shutdown-grace-ms', 'token'] as const;
   const flags: Record<string, string> = {};
   for (const n of names) {
     const v = flag(ctx, n);
@@ -476,6 +487,7 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
     agent,
   );
 
+  cli.option('--token <token>', "API token of your org (default: $QGJOB_TOKEN); for `agent`, the agent token (default: $QGJOB_AGENT_TOKEN). Prefer the variables: a flag shows in ps");
   cli.help();
   cli.version(VERSION);
   cli.example((bin) => `  $ ${bin} submit --org-id qualgent --app-version-id xyz123 --test tests/onboarding.spec.js --target emulator`);

@@ -20,6 +20,8 @@ import { Dispatcher } from './agents/dispatcher.js';
 import { Fleet } from './agents/fleet.js';
 import { BlobStore, BuildRegistry } from './builds/index.js';
 import { createApp } from './http/app.js';
+import { agentAuth, watchAuth } from './auth/socket-auth.js';
+import { TokenBook } from './auth/tokens.js';
 import { JobService } from './jobs/job-service.js';
 import type { Coordinator, CoordinatorOptions } from './options.js';
 import { BuildStore, JobStore, parseDatabaseUrl, redact } from './store/index.js';
@@ -63,6 +65,10 @@ export function resolveCoordinatorOptions(opts: CoordinatorOptions, env: NodeJS.
     maxBuildBytes: opts.maxBuildBytes ?? bytesFromEnv(env, 'QGJOB_MAX_BUILD_BYTES') ?? 2 * 1024 ** 3,
     videoDir: opts.videoDir ?? env.QGJOB_VIDEO_DIR ?? join(dataDir, 'videos'),
     publicUrl: opts.publicUrl ?? env.QGJOB_PUBLIC_URL,
+    tokens: TokenBook.parse(opts.tokens ?? env.QGJOB_TOKENS, opts.tokens !== undefined ? 'tokens' : 'QGJOB_TOKENS').withAgentToken(
+      opts.agentToken ?? env.QGJOB_AGENT_TOKEN,
+      opts.agentToken !== undefined ? 'agentToken' : 'QGJOB_AGENT_TOKEN',
+    ),
     log: opts.log ?? ((line: string) => process.stderr.write(`[coordinator] ${line}\n`)),
   };
 }
@@ -80,6 +86,8 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   // Liveness of attempts is the lease's job; Socket.IO's own pings keep their defaults. Messages are
   // bounded by the schemas (a log chunk ≤ 256 KiB from our agent); 8 MiB leaves room and stops abuse.
   const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: 8 * 1024 * 1024 });
+  io.of(WATCH_NAMESPACE).use(watchAuth(o.tokens));
+  io.of(AGENTS_NAMESPACE).use(agentAuth(o.tokens, o.log));
   const watch = new WatchHub(io.of(WATCH_NAMESPACE) as import('socket.io').Namespace<WatcherToCoordinator, CoordinatorToWatcher>);
   const service = new JobService(store, watch, now, { baseMs: o.retryBaseMs, maxMs: o.retryMaxMs });
   const builds = new BuildRegistry(new BuildStore(() => store.entityManager()), await BlobStore.open(join(o.dataDir, 'builds')), {
@@ -112,6 +120,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     builds,
     version: VERSION,
     log: o.log,
+    tokens: o.tokens,
     videoDir: o.videoDir,
     maxVideoBytes: 2 * 1024 ** 3,
     ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
@@ -139,6 +148,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   o.log(`listening on ${url} (database ${store.kind}: ${redact(o.databaseUrl)}; ${service.queues.size} queued, ${onSlots.length} on slots recovered)`);
+  if (o.tokens.agentsNeedToken) o.log(`tokens: ${o.tokens.enabled ? 'the API and /watch need a token (QGJOB_TOKENS)' : 'the API is open'}; agents need ${o.tokens.hasAgentToken ? 'QGJOB_AGENT_TOKEN' : 'the admin token (no QGJOB_AGENT_TOKEN is set)'}`);
 
   let closing: Promise<void> | null = null;
   return {
