@@ -20,6 +20,8 @@ import { validate } from './validate.js';
 import { videoRoutes } from './videos.js';
 import { isStoreUnavailable, type JobStore } from '../store/index.js';
 import { buildRoutes } from './builds.js';
+import type { RunService } from '../jobs/run-service.js';
+import { runRoutes } from './runs.js';
 
 const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> = {
   validation_failed: 400,
@@ -54,6 +56,8 @@ const ListQuery = z
 
 export interface HttpDeps {
   service: JobService;
+  /** Runs (`/api/v1/runs`): suites submitted as one unit. */
+  runs: RunService;
   fleet: Fleet;
   store: JobStore;
   /** The build registry: `/api/v1/apps`, and the submit rule for jobs' builds. */
@@ -149,6 +153,7 @@ export function createApp(deps: HttpDeps): Hono {
   app.route('/videos', videos.files);
 
   api.route('/', buildRoutes({ registry: deps.builds }));
+  api.route('/', runRoutes({ runs: deps.runs, onCancelled: deps.onCancelled }));
 
   app.route('/api/v1', api);
   return app;
