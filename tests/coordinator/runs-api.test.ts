@@ -293,6 +293,16 @@ function runsSuite(name: string, databaseUrl: () => Promise<string | { skip: str
   s.run();
 }
 
+/** Type tests of the run events on `/watch` (checked by `npm run typecheck`, never called). */
+function runWatchTypes(w: Socket<CoordinatorToWatcher, WatcherToCoordinator>): void {
+  // @ts-expect-error subscribe_run names a run, not a job
+  w.emit('subscribe_run', { job_id: 'job_1' }, () => {});
+  // @ts-expect-error run_end carries the run, not a job
+  w.on('run_end', (p: { job: JobView }) => p);
+  w.on('run_job', (p: RunJobUpdate) => p.event_id);
+}
+
+void runWatchTypes;
 const dir = tempDir('runs-api-db');
 runsSuite('sqlite runs api', async () => `sqlite:${join(dir, 'qgjob.sqlite')}`);
 let drop: () => Promise<void> = async () => {};
