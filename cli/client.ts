@@ -25,9 +25,16 @@ import {
   type JobSpecInput,
   type JobState,
   type JobView,
+  type RerunSpecInput,
+  type RunList,
+  type RunSpecInput,
+  type RunState,
+  type RunView,
   type SubmitReply,
+  type SubmitRunReply,
   type WatcherToCoordinator,
 } from '../shared/index.js';
+import type { RunWatchOptions } from './watch-run.js';
 
 /** Default coordinator URL when neither `--url` nor `QGJOB_URL` is given. */
 export const DEFAULT_COORDINATOR_URL = 'http://127.0.0.1:8080';
@@ -52,6 +59,16 @@ export interface JobFilter {
   status?: JobState;
   app_version_id?: string;
   /** Page size; the coordinator caps it. */
+  limit?: number;
+  /** `next_cursor` of the previous page. */
+  cursor?: string;
+}
+
+/** Filters of `GET /api/v1/runs`; every one is optional. Results are newest first. */
+export interface RunFilter {
+  org_id?: string;
+  status?: RunState;
+  /** Page size, 1 to 100; the coordinator's default is 20. */
   limit?: number;
   /** `next_cursor` of the previous page. */
   cursor?: string;
@@ -118,6 +135,49 @@ export class QgClient {
   /** `POST /api/v1/jobs/:id/resubmit`: a new job with the same spec as an ended one. */
   resubmit(jobId: string): Promise<SubmitReply> {
     return this.request<SubmitReply>('POST', `/api/v1/jobs/${encodeURIComponent(jobId)}/resubmit`);
+  }
+
+  /**
+   * `POST /api/v1/runs`: submits a suite as one run (one job per test). With `idempotency_key`, a
+   * resubmission returns the run it already created (`created: false`, the same job ids); the same
+   * key with another payload throws `idempotency_conflict`.
+   * @example const { run_id } = await client.submitRun({ org_id: 'qualgent', app_version_id: 'xyz123', target: 'emulator', tests: ['tests/a.spec.js', 'tests/b.spec.js'] });
+   */
+  submitRun(spec: RunSpecInput): Promise<SubmitRunReply> {
+    return this.request<SubmitRunReply>('POST', '/api/v1/runs', spec);
+  }
+
+  /** `GET /api/v1/runs/:id`. Throws `run_not_found` when there is no such run. */
+  getRun(runId: string): Promise<RunView> {
+    return this.request<RunView>('GET', `/api/v1/runs/${encodeURIComponent(runId)}`);
+  }
+
+  /** `GET /api/v1/runs?…`: one page of runs, newest first. */
+  listRuns(filter: RunFilter = {}): Promise<RunList> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+    const qs = q.toString();
+    return this.request<RunList>('GET', `/api/v1/runs${qs ? `?${qs}` : ''}`);
+  }
+
+  /**
+   * `POST /api/v1/runs/:id/rerun`: a new run of the ended run's failed jobs (`only: 'failed'`, the
+   * default) or of all of them. Throws `illegal_transition` while the run has unfinished jobs or
+   * when none failed.
+   */
+  rerunRun(runId: string, spec: RerunSpecInput = {}): Promise<SubmitRunReply> {
+    return this.request<SubmitRunReply>('POST', `/api/v1/runs/${encodeURIComponent(runId)}/rerun`, spec);
+  }
+
+  /** `POST /api/v1/runs/:id/cancel`: cancels every unfinished job; the run afterwards. `illegal_transition` if it had ended. */
+  cancelRun(runId: string): Promise<RunView> {
+    return this.request<RunView>('POST', `/api/v1/runs/${encodeURIComponent(runId)}/cancel`);
+  }
+
+  /** Follows a run over `/watch` until every job has ended; resolves with the final RunView (see `watchRun`). */
+  async watchRun(runId: string, opts: RunWatchOptions = {}): Promise<RunView> {
+    const { watchRun } = await import('./watch-run.js');
+    return watchRun(this.url, runId, { ...(this.token ? { token: this.token } : {}), ...opts });
   }
 
   /** `GET /api/v1/agents`: every known agent with its slots (the API's `{ agents }`, unwrapped). */
@@ -208,7 +268,7 @@ export class QgClient {
 }
 
 /** What to do about a refused token, added to the coordinator's own reason. */
-function withAdvice(err: QgError, url: string, token: string | undefined): QgError {
+export function withAdvice(err: QgError, url: string, token: string | undefined): QgError {
   if (err.code === 'unauthorized') {
     return new QgError(
       'unauthorized',

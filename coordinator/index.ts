@@ -23,8 +23,10 @@ import { createApp } from './http/app.js';
 import { agentAuth, watchAuth } from './auth/socket-auth.js';
 import { TokenBook } from './auth/tokens.js';
 import { JobService } from './jobs/job-service.js';
+import { RunService } from './jobs/run-service.js';
 import type { Coordinator, CoordinatorOptions } from './options.js';
-import { BuildStore, JobStore, parseDatabaseUrl, redact } from './store/index.js';
+import { BuildStore, JobStore, RunStore, parseDatabaseUrl, redact } from './store/index.js';
+import { RunWatch } from './watch/run-watch.js';
 import { WatchHub } from './watch/watch-hub.js';
 import { VERSION } from '../shared/index.js';
 
@@ -112,9 +114,14 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     log: o.log,
   });
   watch.attach(service, store, o.log);
+  const runs = new RunService(new RunStore(() => store.entityManager()), service, (spec) => builds.checkSubmit(spec), now);
+  const runWatch = new RunWatch(io.of(WATCH_NAMESPACE) as import('socket.io').Namespace<WatcherToCoordinator, CoordinatorToWatcher>, runs, o.log);
+  runWatch.attach();
+  watch.runJobMoved = (job, eventId) => runWatch.jobMoved(job, eventId);
 
   const app = createApp({
     service,
+    runs,
     fleet,
     store,
     builds,

@@ -24,6 +24,8 @@ import { apiAuth, assertJobVisible, principalOf, videoAccess } from './auth.js';
 import { assertOrgAccess, assertVisible, jobNotFound, listOrg, scopeAgents } from '../auth/scope.js';
 import { LinkSigner } from '../auth/links.js';
 import { TokenBook } from '../auth/tokens.js';
+import type { RunService } from '../jobs/run-service.js';
+import { runRoutes } from './runs.js';
 
 const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> = {
   validation_failed: 400,
@@ -58,6 +60,8 @@ const ListQuery = z
 
 export interface HttpDeps {
   service: JobService;
+  /** Runs (`/api/v1/runs`): suites submitted as one unit. */
+  runs: RunService;
   fleet: Fleet;
   store: JobStore;
   /** The build registry: `/api/v1/apps`, and the submit rule for jobs' builds. */
@@ -170,6 +174,7 @@ export function createApp(deps: HttpDeps): Hono {
   app.route('/videos', videos.files);
 
   api.route('/', buildRoutes({ registry: deps.builds }));
+  api.route('/', runRoutes({ runs: deps.runs, onCancelled: deps.onCancelled }));
 
   app.route('/api/v1', api);
   return app;

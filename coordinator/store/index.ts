@@ -2,4 +2,5 @@
 export { JobStore, type Guard, type JobFilter, type StoredEvent } from './job-store.js';
 export { isStoreUnavailable, parseDatabaseUrl, redact, type DatabaseConfig } from './database-url.js';
 export { BuildStore } from './build-store.js';
-export type { AppBuildRow, JobRow, JobEventRow, LogChunkRow, TestCaseRow, VideoResultRow } from './entities.js';
+export { RunStore, type RunFilter } from './run-store.js';
+export type { AppBuildRow, JobRow, JobEventRow, LogChunkRow, RunRow, TestCaseRow, VideoResultRow } from './entities.js';

@@ -24,6 +24,9 @@ import { socketPrincipal } from '../auth/socket-auth.js';
 const room = (jobId: string): string => `job:${jobId}`;
 
 export class WatchHub implements JobEventSink {
+  /** State changes of jobs that belong to a run go here (the run watchers, run-watch.ts). */
+  runJobMoved?: (job: JobView, eventId: number) => void;
+
   constructor(private readonly nsp: Namespace<WatcherToCoordinator, CoordinatorToWatcher>) {}
 
   publish(event: JobEvent): void {

@@ -183,6 +183,43 @@ test('the CLI client sends its token; /watch refuses no token and hides other or
   }
 });
 
+test("runs are scoped like jobs: submit only for the token's org; another org's run is not found (read, rerun, cancel, watch); lists show only the token's org", async () => {
+  const run = (org: string) => ({ org_id: org, app_version_id: 'auth-v1', tests: ['tests/a.spec.js', 'tests/b.spec.js'], target: 'emulator' });
+  const forbidden = await call('POST', '/api/v1/runs', T.acme, run('beta'));
+  assert.is(forbidden.status, 403, forbidden.text);
+  assert.is(forbidden.json.error?.code, 'forbidden');
+  const created = await call('POST', '/api/v1/runs', T.beta, run('beta'));
+  assert.is(created.status, 201, created.text);
+  const runId = created.json.run_id as string;
+
+  for (const [method, path] of [['GET', `/api/v1/runs/${runId}`], ['POST', `/api/v1/runs/${runId}/rerun`], ['POST', `/api/v1/runs/${runId}/cancel`]] as const) {
+    const r = await call(method, path, T.acme, method === 'POST' ? {} : undefined);
+    assert.is(r.status, 404, `${method} ${path}: ${r.text}`);
+    assert.is(r.json.error?.code, 'run_not_found');
+  }
+  const acmeList = await call('GET', '/api/v1/runs', T.acme);
+  assert.is(acmeList.status, 200, acmeList.text);
+  assert.not.ok((acmeList.json.runs as { run_id: string }[]).some((r) => r.run_id === runId), "acme's list must not show beta's run");
+  assert.is((await call('GET', '/api/v1/runs?org_id=beta', T.acme)).status, 403);
+  const adminList = await call('GET', '/api/v1/runs', T.admin);
+  assert.ok((adminList.json.runs as { run_id: string }[]).some((r) => r.run_id === runId), 'the admin sees every run');
+  assert.is((await call('GET', `/api/v1/runs/${runId}`, T.beta)).status, 200);
+
+  const acme = new QgClient({ url: coordinator.url, token: T.acme });
+  const err = await acme.watchRun(runId, { connectTimeoutMs: 5000 }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  assert.instance(err, QgError);
+  assert.is((err as QgError).code, 'run_not_found');
+  const anonymous = await new QgClient({ url: coordinator.url }).watchRun(runId, { connectTimeoutMs: 5000 }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  assert.is((anonymous as QgError).code, 'unauthorized');
+  assert.is((await call('POST', `/api/v1/runs/${runId}/cancel`, T.beta)).status, 200);
+});
+
 test('/agents: no token, a wrong one or an org token are refused in the handshake; the agent token and the admin token register', async () => {
   for (const token of [undefined, 'wrong-token-123', T.acme]) {
     const r = await agentSocket(token);
