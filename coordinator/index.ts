@@ -120,8 +120,13 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
       if (attemptId && socket) socket.emit('cancel', { job_id: jobId, attempt_id: attemptId, reason: 'cancelled by request' });
     },
   });
-  // Socket.IO answers /socket.io/ itself; every other request reaches Hono.
-  httpServer.on('request', getRequestListener(app.fetch));
+  // Socket.IO answers /socket.io/ itself (its long-polling requests too: Hono must not answer them
+  // as well, or the second answer throws); every other request reaches Hono.
+  const hono = getRequestListener(app.fetch);
+  const socketIoPrefix = `${io.path()}/`;
+  httpServer.on('request', (req, res) => {
+    if (!req.url?.startsWith(socketIoPrefix)) void hono(req, res);
+  });
 
   const onSlots = await service.recover();
   dispatcher.adopt(onSlots, o.restartGraceMs ?? o.leaseMs);
