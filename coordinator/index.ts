@@ -9,6 +9,7 @@ import { Server } from 'socket.io';
 import {
   AGENTS_NAMESPACE,
   type AgentToCoordinator,
+  DASHBOARD_NAMESPACE,
   type CoordinatorToAgent,
   type CoordinatorToWatcher,
   QgError,
@@ -16,6 +17,9 @@ import {
   type WatcherToCoordinator,
 } from '../shared/index.js';
 import { attachAgentHub } from './agents/agent-hub.js';
+import { TokenBook } from './auth/tokens.js';
+import { DashboardHub } from './dashboard/index.js';
+import { fanOutSink } from './jobs/fan-out-sink.js';
 import { Dispatcher } from './agents/dispatcher.js';
 import { Fleet } from './agents/fleet.js';
 import { BlobStore, BuildRegistry } from './builds/index.js';
@@ -74,6 +78,8 @@ export function resolveCoordinatorOptions(opts: CoordinatorOptions, env: NodeJS.
 export async function startCoordinator(options: CoordinatorOptions = {}): Promise<Coordinator> {
   const o = resolveCoordinatorOptions(options);
   const now = () => Date.now();
+  // Until the coordinator's own token book is wired here, the dashboard reads QGJOB_TOKENS itself.
+  const dashboardTokens = TokenBook.parse(process.env.QGJOB_TOKENS);
   const store = await JobStore.open(parseDatabaseUrl(o.databaseUrl));
 
   const httpServer = createServer();
@@ -81,7 +87,8 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   // bounded by the schemas (a log chunk ≤ 256 KiB from our agent); 8 MiB leaves room and stops abuse.
   const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: 8 * 1024 * 1024 });
   const watch = new WatchHub(io.of(WATCH_NAMESPACE) as import('socket.io').Namespace<WatcherToCoordinator, CoordinatorToWatcher>);
-  const service = new JobService(store, watch, now, { baseMs: o.retryBaseMs, maxMs: o.retryMaxMs });
+  const dashboard = new DashboardHub(io.of(DASHBOARD_NAMESPACE), { tokens: dashboardTokens, version: VERSION, now, log: o.log });
+  const service = new JobService(store, fanOutSink(watch, dashboard), now, { baseMs: o.retryBaseMs, maxMs: o.retryMaxMs });
   const builds = new BuildRegistry(new BuildStore(() => store.entityManager()), await BlobStore.open(join(o.dataDir, 'builds')), {
     maxBuildBytes: o.maxBuildBytes,
     now,
@@ -104,6 +111,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     log: o.log,
   });
   watch.attach(service, store, o.log);
+  dashboard.attach({ service, fleet, agents: io.of(AGENTS_NAMESPACE) });
 
   const app = createApp({
     service,
@@ -152,6 +160,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     close: () =>
       (closing ??= (async () => {
         clearInterval(sweep);
+        dashboard.close();
         dispatcher.close();
         service.close();
         await new Promise<void>((resolve) => io.close(() => resolve()));
