@@ -20,6 +20,7 @@ import { validate } from './validate.js';
 import { videoRoutes } from './videos.js';
 import { isStoreUnavailable, type JobStore } from '../store/index.js';
 import { buildRoutes } from './builds.js';
+import { dashboardRoutes } from './dashboard.js';
 
 const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> = {
   validation_failed: 400,
@@ -151,5 +152,6 @@ export function createApp(deps: HttpDeps): Hono {
   api.route('/', buildRoutes({ registry: deps.builds }));
 
   app.route('/api/v1', api);
+  app.route('/', dashboardRoutes());
   return app;
 }
