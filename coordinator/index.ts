@@ -9,6 +9,7 @@ import { Server } from 'socket.io';
 import {
   AGENTS_NAMESPACE,
   type AgentToCoordinator,
+  DASHBOARD_NAMESPACE,
   type CoordinatorToAgent,
   type CoordinatorToWatcher,
   QgError,
@@ -16,12 +17,14 @@ import {
   type WatcherToCoordinator,
 } from '../shared/index.js';
 import { attachAgentHub } from './agents/agent-hub.js';
+import { TokenBook } from './auth/tokens.js';
+import { DashboardHub } from './dashboard/index.js';
+import { fanOutSink } from './jobs/fan-out-sink.js';
 import { Dispatcher } from './agents/dispatcher.js';
 import { Fleet } from './agents/fleet.js';
 import { BlobStore, BuildRegistry } from './builds/index.js';
 import { createApp } from './http/app.js';
 import { agentAuth, watchAuth } from './auth/socket-auth.js';
-import { TokenBook } from './auth/tokens.js';
 import { JobService } from './jobs/job-service.js';
 import { RunService } from './jobs/run-service.js';
 import type { Coordinator, CoordinatorOptions } from './options.js';
@@ -82,6 +85,7 @@ export function resolveCoordinatorOptions(opts: CoordinatorOptions, env: NodeJS.
 export async function startCoordinator(options: CoordinatorOptions = {}): Promise<Coordinator> {
   const o = resolveCoordinatorOptions(options);
   const now = () => Date.now();
+  // Until the coordinator's own token book is wired here, the dashboard reads QGJOB_TOKENS itself.
   const store = await JobStore.open(parseDatabaseUrl(o.databaseUrl));
 
   const httpServer = createServer();
@@ -91,7 +95,8 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   io.of(WATCH_NAMESPACE).use(watchAuth(o.tokens));
   io.of(AGENTS_NAMESPACE).use(agentAuth(o.tokens, o.log));
   const watch = new WatchHub(io.of(WATCH_NAMESPACE) as import('socket.io').Namespace<WatcherToCoordinator, CoordinatorToWatcher>);
-  const service = new JobService(store, watch, now, { baseMs: o.retryBaseMs, maxMs: o.retryMaxMs });
+  const dashboard = new DashboardHub(io.of(DASHBOARD_NAMESPACE), { tokens: o.tokens, version: VERSION, now, log: o.log });
+  const service = new JobService(store, fanOutSink(watch, dashboard), now, { baseMs: o.retryBaseMs, maxMs: o.retryMaxMs });
   const builds = new BuildRegistry(new BuildStore(() => store.entityManager()), await BlobStore.open(join(o.dataDir, 'builds')), {
     maxBuildBytes: o.maxBuildBytes,
     now,
@@ -118,6 +123,12 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   const runWatch = new RunWatch(io.of(WATCH_NAMESPACE) as import('socket.io').Namespace<WatcherToCoordinator, CoordinatorToWatcher>, runs, o.log);
   runWatch.attach();
   watch.runJobMoved = (job, eventId) => runWatch.jobMoved(job, eventId);
+  dashboard.attach({
+    service,
+    fleet,
+    agents: io.of(AGENTS_NAMESPACE),
+    runs: async (q) => (await runs.list(q.org_id === null ? {} : { orgId: q.org_id }, q.limit)).runs,
+  });
 
   const app = createApp({
     service,
@@ -136,8 +147,13 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
       if (attemptId && socket) socket.emit('cancel', { job_id: jobId, attempt_id: attemptId, reason: 'cancelled by request' });
     },
   });
-  // Socket.IO answers /socket.io/ itself; every other request reaches Hono.
-  httpServer.on('request', getRequestListener(app.fetch));
+  // Socket.IO answers /socket.io/ itself (its long-polling requests too: Hono must not answer them
+  // as well, or the second answer throws); every other request reaches Hono.
+  const hono = getRequestListener(app.fetch);
+  const socketIoPrefix = `${io.path()}/`;
+  httpServer.on('request', (req, res) => {
+    if (!req.url?.startsWith(socketIoPrefix)) void hono(req, res);
+  });
 
   const onSlots = await service.recover();
   dispatcher.adopt(onSlots, o.restartGraceMs ?? o.leaseMs);
@@ -164,6 +180,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     close: () =>
       (closing ??= (async () => {
         clearInterval(sweep);
+        dashboard.close();
         dispatcher.close();
         service.close();
         await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -26,6 +26,7 @@ import { LinkSigner } from '../auth/links.js';
 import { TokenBook } from '../auth/tokens.js';
 import type { RunService } from '../jobs/run-service.js';
 import { runRoutes } from './runs.js';
+import { dashboardRoutes } from './dashboard.js';
 
 const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> = {
   validation_failed: 400,
@@ -177,5 +178,6 @@ export function createApp(deps: HttpDeps): Hono {
   api.route('/', runRoutes({ runs: deps.runs, onCancelled: deps.onCancelled }));
 
   app.route('/api/v1', api);
+  app.route('/', dashboardRoutes());
   return app;
 }
