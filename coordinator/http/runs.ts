@@ -89,8 +89,8 @@ export function runRoutes({ runs, onCancelled }: RunRoutesDeps): Hono {
   });
 
   api.post('/runs/:id/rerun', limit(64 * 1024), async (c) => {
-    await visible(c, c.req.param('id'));
     const spec = validate(RerunSpec, await jsonBody(c, true), 'rerun');
+    await visible(c, c.req.param('id'));
     const r = await runs.rerun(c.req.param('id'), spec);
     return c.json(reply(r), r.created ? 201 : 200, { Location: `/api/v1/runs/${r.run.id}` });
   });

@@ -15,5 +15,8 @@ export function fanOutSink(...sinks: JobEventSink[]): JobEventSink {
     end(jobId: string, job: JobView): void {
       for (const s of sinks) s.end(jobId, job);
     },
+    runJobMoved(job: JobView, eventId: number): void {
+      for (const s of sinks) s.runJobMoved?.(job, eventId);
+    },
   };
 }
