@@ -21,6 +21,7 @@ import { Fleet } from './agents/fleet.js';
 import { BlobStore, BuildRegistry } from './builds/index.js';
 import { createApp } from './http/app.js';
 import { JobService } from './jobs/job-service.js';
+import { toLogger } from './log.js';
 import type { Coordinator, CoordinatorOptions } from './options.js';
 import { BuildStore, JobStore, parseDatabaseUrl, redact } from './store/index.js';
 import { WatchHub } from './watch/watch-hub.js';
@@ -63,7 +64,7 @@ export function resolveCoordinatorOptions(opts: CoordinatorOptions, env: NodeJS.
     maxBuildBytes: opts.maxBuildBytes ?? bytesFromEnv(env, 'QGJOB_MAX_BUILD_BYTES') ?? 2 * 1024 ** 3,
     videoDir: opts.videoDir ?? env.QGJOB_VIDEO_DIR ?? join(dataDir, 'videos'),
     publicUrl: opts.publicUrl ?? env.QGJOB_PUBLIC_URL,
-    log: opts.log ?? ((line: string) => process.stderr.write(`[coordinator] ${line}\n`)),
+    log: toLogger(opts.log, 'coordinator', env),
   };
 }
 
@@ -127,7 +128,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   dispatcher.adopt(onSlots, o.restartGraceMs ?? o.leaseMs);
   const sweepMs = Math.max(100, Math.floor(o.leaseMs / 5));
   const sweep = setInterval(() => {
-    dispatcher.sweep().catch((err: unknown) => o.log(`lease sweep failed: ${(err as Error).message}; retrying next round`));
+    dispatcher.sweep().catch((err: unknown) => o.log.warn(`lease sweep failed: ${(err as Error).message}; retrying next round`));
   }, sweepMs);
 
   await new Promise<void>((resolve, reject) => {
@@ -138,7 +139,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   const port = typeof address === 'object' && address ? address.port : o.port;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
-  o.log(`listening on ${url} (database ${store.kind}: ${redact(o.databaseUrl)}; ${service.queues.size} queued, ${onSlots.length} on slots recovered)`);
+  o.log.info(`listening on ${url} (database ${store.kind}: ${redact(o.databaseUrl)}; ${service.queues.size} queued, ${onSlots.length} on slots recovered)`);
 
   let closing: Promise<void> | null = null;
   return {

@@ -1,4 +1,6 @@
 /** Options of a coordinator process, with their defaults. Times in milliseconds. */
+import type { LogTarget } from './log.js';
+
 export interface CoordinatorOptions {
   /** Interface to listen on. Default `127.0.0.1` (env QGJOB_HOST). */
   host?: string;
@@ -38,8 +40,11 @@ export interface CoordinatorOptions {
    * Default 2 GiB (env QGJOB_MAX_BUILD_BYTES). Uploaded builds are kept in `<dataDir>/builds/`.
    */
   maxBuildBytes?: number;
-  /** Where operational log lines go. Default: stderr. */
-  log?: (line: string) => void;
+  /**
+   * The operational log: a pino logger, or a function that gets one formatted line per entry (tests).
+   * Default: stderr, JSON lines or pretty text on a terminal (env QGJOB_LOG_FORMAT, QGJOB_LOG_LEVEL).
+   */
+  log?: LogTarget;
 }
 
 export interface Coordinator {

@@ -16,6 +16,7 @@ import {
 import type { BuildRegistry } from '../builds/index.js';
 import type { JobService } from '../jobs/job-service.js';
 import type { Fleet } from '../agents/fleet.js';
+import type { Logger } from '../log.js';
 import { validate } from './validate.js';
 import { videoRoutes } from './videos.js';
 import { isStoreUnavailable, type JobStore } from '../store/index.js';
@@ -66,7 +67,7 @@ export interface HttpDeps {
   publicUrl?: string;
   /** Called after a cancel was stored, to stop the attempt on its agent. */
   onCancelled: (jobId: string, attemptId: string | null, agentId: string | null) => void;
-  log: (line: string) => void;
+  log: Logger;
 }
 
 export function createApp(deps: HttpDeps): Hono {
@@ -76,10 +77,10 @@ export function createApp(deps: HttpDeps): Hono {
   app.onError((err, c) => {
     if (err instanceof QgError) return c.json(err.toBody(), statusOf(err.code) as 400);
     if (isStoreUnavailable(err)) {
-      deps.log(`HTTP ${c.req.method} ${c.req.path}: the database is unavailable: ${err.message}`);
+      deps.log.warn({ method: c.req.method, path: c.req.path }, `HTTP ${c.req.method} ${c.req.path}: the database is unavailable: ${err.message}; answered 503`);
       return c.json(new QgError('store_unavailable', 'the database is unavailable; try again shortly').toBody(), 503);
     }
-    deps.log(`HTTP ${c.req.method} ${c.req.path} failed: ${err.stack ?? err.message}`);
+    deps.log.error({ err, method: c.req.method, path: c.req.path }, `HTTP ${c.req.method} ${c.req.path} failed; answered 500`);
     return c.json(new QgError('internal', 'internal error; see the coordinator log').toBody(), 500);
   });
   app.notFound((c) => c.json(new QgError('not_found', `no route ${c.req.method} ${c.req.path}`).toBody(), 404));

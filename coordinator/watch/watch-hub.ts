@@ -17,6 +17,7 @@ import {
 } from '../../shared/index.js';
 import type { JobEventSink, JobService } from '../jobs/job-service.js';
 import { toJobEvent } from '../jobs/job-view.js';
+import type { Logger } from '../log.js';
 import type { JobStore } from '../store/index.js';
 
 const room = (jobId: string): string => `job:${jobId}`;
@@ -33,7 +34,7 @@ export class WatchHub implements JobEventSink {
     this.nsp.in(room(jobId)).socketsLeave(room(jobId));
   }
 
-  attach(service: JobService, store: JobStore, log: (line: string) => void): void {
+  attach(service: JobService, store: JobStore, log: Logger): void {
     this.nsp.on('connection', (socket) => {
       socket.on('subscribe', (raw, ack) => {
         const reply = typeof ack === 'function' ? ack : () => {};
@@ -54,7 +55,7 @@ export class WatchHub implements JobEventSink {
           .catch((err: unknown) => {
             if (err instanceof QgError) reply({ ok: false, error: { code: err.code, message: err.message } });
             else {
-              log(`watch subscribe failed: ${(err as Error).stack ?? String(err)}`);
+              log.error({ err, job_id: jobId }, 'watch subscribe failed; the watcher was told internal');
               reply({ ok: false, error: { code: 'internal', message: (err as Error).message } });
             }
           });
