@@ -22,6 +22,7 @@ import { BlobStore, BuildRegistry } from './builds/index.js';
 import { createApp } from './http/app.js';
 import { JobService } from './jobs/job-service.js';
 import { toLogger } from './log.js';
+import { CoordinatorMetrics, metricsSources } from './metrics/index.js';
 import type { Coordinator, CoordinatorOptions } from './options.js';
 import { BuildStore, JobStore, parseDatabaseUrl, redact } from './store/index.js';
 import { WatchHub } from './watch/watch-hub.js';
@@ -89,10 +90,12 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     log: o.log,
   });
   const fleet = new Fleet();
+  const metrics = new CoordinatorMetrics(metricsSources(store, service, fleet, now));
+  service.observer = metrics;
   const dispatcher = new Dispatcher(
     service,
     fleet,
-    { leaseMs: o.leaseMs, assignAckTimeoutMs: o.assignAckTimeoutMs, resolveBuild: (job) => builds.forDispatch(job) },
+    { leaseMs: o.leaseMs, assignAckTimeoutMs: o.assignAckTimeoutMs, resolveBuild: (job) => builds.forDispatch(job), observer: metrics },
     now,
     o.log,
   );
@@ -113,6 +116,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     builds,
     version: VERSION,
     log: o.log,
+    metrics,
     videoDir: o.videoDir,
     maxVideoBytes: 2 * 1024 ** 3,
     ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),

@@ -12,7 +12,8 @@
  */
 import type { AssignedBuild, Assignment, ErrorReason, Platform, RunningAttempt, Target } from '../../shared/index.js';
 import { type Decision, type SchedulerInput, type SchedulerPolicy, type SlotState, explainWaiting, scheduleRound } from '../scheduler/index.js';
-import type { JobService } from '../jobs/job-service.js';
+import { type JobService, queuedSinceMs } from '../jobs/job-service.js';
+import type { JobObserver } from '../jobs/job-observer.js';
 import type { Logger } from '../log.js';
 import type { Fleet, SlotEntry } from './fleet.js';
 
@@ -25,6 +26,8 @@ export interface DispatcherOptions {
   policy?: Partial<SchedulerPolicy>;
   /** The build an assignment of this job carries (the build registry); absent: always null (the agent provides it). */
   resolveBuild?: (job: { appVersionId: string; buildMode?: string | null }) => Promise<AssignedBuild | null>;
+  /** Told when an agent acknowledges an assignment, with the job's time in its queue (the metrics). */
+  observer?: Pick<JobObserver, 'dispatched'>;
 }
 
 interface Lease {
@@ -130,6 +133,7 @@ export class Dispatcher {
     const { agentId } = reserved;
     // Looked up before the attempt is written: if the store cannot answer, the job simply stays queued.
     const queued = this.service.active(d.jobId);
+    const enteredQueueMs = queued && queued.status === 'queued' ? queuedSinceMs(queued) : null;
     const build = queued && this.opts.resolveBuild ? await this.opts.resolveBuild(queued) : null;
     const assigned = await this.service.assign(d.jobId, { agentId, slotId: reserved.info.slot_id, slotKey: d.slotKey }, d.why);
     if (!assigned) {
@@ -170,7 +174,11 @@ export class Dispatcher {
       try {
         const ack = await socket.timeout(this.opts.assignAckTimeoutMs).emitWithAck('assign', assignment);
         if (!ack.ok) refusal = `the agent refused it: ${ack.error.message}`;
-        else log.info(`attempt ${row.attempts} of ${row.id} assigned to ${d.slotKey}`);
+        else {
+          const waitMs = enteredQueueMs === null ? null : Math.max(0, this.now() - enteredQueueMs);
+          if (waitMs !== null) this.opts.observer?.dispatched(waitMs);
+          log.info(`attempt ${row.attempts} of ${row.id} assigned to ${d.slotKey}${waitMs === null ? '' : ` after ${waitMs} ms in the queue`}`);
+        }
       } catch {
         refusal = `the agent did not acknowledge it within ${this.opts.assignAckTimeoutMs} ms`;
         reason = 'assignment_unacknowledged';

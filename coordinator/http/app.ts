@@ -1,6 +1,6 @@
 /**
- * The HTTP API (`/api/v1/...`, `/healthz`). Every error answer is `{error:{code, message, fields?}}`
- * with a status chosen in one place (`statusOf`).
+ * The HTTP API (`/api/v1/...`, `/healthz`, `/metrics`). Every error answer is
+ * `{error:{code, message, fields?}}` with a status chosen in one place (`statusOf`).
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -68,6 +68,8 @@ export interface HttpDeps {
   /** Called after a cancel was stored, to stop the attempt on its agent. */
   onCancelled: (jobId: string, attemptId: string | null, agentId: string | null) => void;
   log: Logger;
+  /** Prometheus metrics for `GET /metrics` (text exposition format). */
+  metrics: { contentType: string; text(): Promise<string> };
 }
 
 export function createApp(deps: HttpDeps): Hono {
@@ -96,6 +98,9 @@ export function createApp(deps: HttpDeps): Hono {
     };
     return c.json(body, counts ? 200 : 503);
   });
+
+  // Unauthenticated, like /healthz: counts only, no job contents.
+  app.get('/metrics', async (c) => c.body(await deps.metrics.text(), 200, { 'content-type': deps.metrics.contentType }));
 
   const api = new Hono();
   api.post(
