@@ -1,6 +1,6 @@
 /**
- * The HTTP API (`/api/v1/...`, `/healthz`, `/metrics`). Every error answer is
- * `{error:{code, message, fields?}}` with a status chosen in one place (`statusOf`).
+ * The HTTP API (`/api/v1/...`, `/healthz`, `/metrics`; described by `/api/v1/openapi.json`). Every
+ * error answer is `{error:{code, message, fields?}}` with a status chosen in one place (`statusOf`).
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -21,6 +21,7 @@ import { validate } from './validate.js';
 import { videoRoutes } from './videos.js';
 import { isStoreUnavailable, type JobStore } from '../store/index.js';
 import { buildRoutes } from './builds.js';
+import { openApiDocument } from './openapi.js';
 
 const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> = {
   validation_failed: 400,
@@ -42,7 +43,7 @@ const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> =
 };
 export const statusOf = (code: ErrorCode): number => STATUS[code];
 
-const ListQuery = z
+export const ListQuery = z
   .object({
     org_id: z.string().min(1).max(255).optional(),
     status: z.enum(JOB_STATES, { error: `status must be one of ${JOB_STATES.join(', ')}` }).optional(),
@@ -155,6 +156,9 @@ export function createApp(deps: HttpDeps): Hono {
   app.route('/videos', videos.files);
 
   api.route('/', buildRoutes({ registry: deps.builds }));
+
+  let openapi: object | null = null;
+  api.get('/openapi.json', (c) => c.json((openapi ??= openApiDocument(deps.version))));
 
   app.route('/api/v1', api);
   return app;
