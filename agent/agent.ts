@@ -31,6 +31,7 @@ import { AppUploadCache, BrowserStackClient, BrowserStackError, credentialsFromE
 import { BrowserStackSlot } from './device/browserstack-slot.js';
 import { DeviceSlot } from './device/device-slot.js';
 import type { Slot } from './device/slot.js';
+import { type Logger, toLogger } from './log.js';
 import { LogStreamer } from './log-streamer.js';
 import type { Agent, AgentOptions } from './options.js';
 import { runAppwrightSpec } from './runner/appwright-runner.js';
@@ -77,7 +78,7 @@ export class AgentProcess implements Agent {
   readonly #attempts = new Map<string, Attempt>();
   readonly #socket: AgentSocket;
   readonly #workDir: string;
-  readonly #log: (line: string) => void;
+  readonly #log: Logger;
   #heartbeat: NodeJS.Timeout | null = null;
   #closed = false;
   /** Set by close(): no new jobs are taken. */
@@ -88,7 +89,8 @@ export class AgentProcess implements Agent {
   readonly #refused: Promise<QgError>;
 
   constructor(private readonly opts: AgentOptions) {
-    this.#log = opts.log ?? ((line) => process.stderr.write(`[agent] ${line}\n`));
+    this.agentId = opts.agentId ?? defaultAgentId(opts);
+    this.#log = toLogger(opts.log, 'agent').child({ agent_id: this.agentId });
     this.#workDir = resolve(opts.workDir ?? join('.qgjob', 'agent'));
     const cache = new BuildCache({
       dir: join(this.#workDir, 'builds'),
@@ -101,7 +103,6 @@ export class AgentProcess implements Agent {
     for (const s of opts.slots) {
       this.#slots.set(s.slotId, { slot: this.#makeSlot(s, builds), health: 'ok', healthReason: null, failuresInARow: 0, quarantinedUntilMs: 0 });
     }
-    this.agentId = opts.agentId ?? defaultAgentId(opts);
     this.#socket = io(new URL(AGENTS_NAMESPACE, opts.url).href, {
       transports: ['websocket'],
       reconnection: true,
@@ -120,16 +121,16 @@ export class AgentProcess implements Agent {
       if (!this.#socket.active && err.data?.code === 'unauthorized') {
         const why = typeof err.data.message === 'string' ? err.data.message : err.message;
         const e = new QgError('unauthorized', `the coordinator at ${opts.url} refused this agent: ${why}`);
-        if (readyOnce) this.#log(`${e.message}; stopping`);
+        if (readyOnce) this.#log.error(`${e.message}; stopping`);
         refuse(e);
         return;
       }
-      this.#log(`cannot reach the coordinator at ${opts.url}: ${err.message}; retrying`);
+      this.#log.warn(`cannot reach the coordinator at ${opts.url}: ${err.message}; retrying`);
     });
     this.#socket.on('disconnect', (reason) => {
       this.#registered = false;
       if (this.#closed) return;
-      this.#log(`disconnected from the coordinator (${reason}); reconnecting`);
+      this.#log.warn(`disconnected from the coordinator (${reason}); reconnecting`);
       // After a server-side disconnect socket.io-client does not reconnect by itself.
       if (reason === 'io server disconnect') setTimeout(() => !this.#closed && this.#socket.connect(), 250);
     });
@@ -184,7 +185,7 @@ export class AgentProcess implements Agent {
       const running = () => [...this.#attempts.values()];
       const graceMs = opts.graceMs ?? 0;
       if (running().length && graceMs > 0) {
-        this.#log(`waiting up to ${graceMs} ms for ${running().length} running attempt(s) to finish`);
+        this.#log.info(`waiting up to ${graceMs} ms for ${running().length} running attempt(s) to finish`);
         await Promise.race([Promise.allSettled(running().map((a) => a.done)), wait(graceMs)]);
       }
       for (const a of running()) if (!a.finishing) a.abort.abort(new Error(SHUTDOWN));
@@ -210,7 +211,7 @@ export class AgentProcess implements Agent {
         await this.#register();
         return;
       } catch (err) {
-        this.#log(`register failed: ${(err as Error).message}; retrying in ${pause} ms`);
+        this.#log.warn(`register failed: ${(err as Error).message}; retrying in ${pause} ms`);
         await wait(pause);
         pause = Math.min(pause * 2, 5000);
       }
@@ -253,7 +254,7 @@ export class AgentProcess implements Agent {
     if (this.#closed) return;
     this.#registered = true;
     for (const id of reply.cancel_attempts) this.#stop(id, 'the coordinator no longer considers this attempt current');
-    this.#log(`registered as ${this.agentId} with ${this.#slots.size} slot(s) at ${this.opts.url}`);
+    this.#log.info(`registered as ${this.agentId} with ${this.#slots.size} slot(s) at ${this.opts.url}`);
     // Health or builds that changed while the register was under way.
     for (const st of this.#slots.values()) this.#reportSlot(st);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
@@ -300,7 +301,7 @@ export class AgentProcess implements Agent {
     st.health = health;
     st.healthReason = reason;
     if (health === 'ok') st.failuresInARow = 0;
-    this.#log(`slot ${st.slot.config.slotId} is ${health}${reason ? `: ${reason}` : ''}`);
+    this.#log[health === 'ok' ? 'info' : 'warn']({ slot_id: st.slot.config.slotId }, `slot ${st.slot.config.slotId} is ${health}${reason ? `: ${reason}` : ''}`);
     this.#reportSlot(st);
   }
 
@@ -342,7 +343,7 @@ export class AgentProcess implements Agent {
     }
     const attempt = { job_id: a.job_id, attempt_id: a.attempt_id, slot_id: a.slot_id, abort: new AbortController(), finishing: false } as Attempt;
     attempt.done = this.#run(a, slot, attempt)
-      .catch((err: unknown) => this.#log(`attempt ${a.attempt_id} crashed: ${(err as Error).stack ?? String(err)}`))
+      .catch((err: unknown) => this.#log.error({ err, job_id: a.job_id, attempt_id: a.attempt_id, slot_id: a.slot_id }, `attempt ${a.attempt_id} crashed; its lease runs out and the coordinator runs the job again`))
       .finally(() => this.#attempts.delete(a.attempt_id));
     this.#attempts.set(a.attempt_id, attempt);
     return { ok: true };
@@ -351,7 +352,7 @@ export class AgentProcess implements Agent {
   #stop(attemptId: string, why: string): void {
     const a = this.#attempts.get(attemptId);
     if (a && !a.abort.signal.aborted && !a.finishing) {
-      this.#log(`stopping attempt ${attemptId}: ${why}`);
+      this.#log.info({ job_id: a.job_id, attempt_id: attemptId, slot_id: a.slot_id }, `stopping attempt ${attemptId}: ${why}`);
       a.abort.abort(new Error(why));
     }
   }
@@ -368,10 +369,10 @@ export class AgentProcess implements Agent {
           event === 'started' ? await s.emitWithAck('started', payload as StartedPayload) : await s.emitWithAck('finished', payload as FinishedPayload);
         if (reply.ok) return 'ok';
         if (reply.error.code === 'stale_attempt' || reply.error.code === 'validation_failed') {
-          if (reply.error.code === 'validation_failed') this.#log(`coordinator refused ${event} as invalid: ${reply.error.message}`);
+          if (reply.error.code === 'validation_failed') this.#log.error({ job_id: payload.job_id, attempt_id: payload.attempt_id }, `coordinator refused ${event} as invalid: ${reply.error.message}; not sent again`);
           return 'stale';
         }
-        this.#log(`coordinator refused ${event}: ${reply.error.code}: ${reply.error.message}; retrying`);
+        this.#log.warn({ job_id: payload.job_id, attempt_id: payload.attempt_id }, `coordinator refused ${event}: ${reply.error.code}: ${reply.error.message}; retrying`);
       } catch {
         // no acknowledgement (disconnected or slow): send again after a pause
       }
@@ -398,6 +399,7 @@ export class AgentProcess implements Agent {
     const slot = st.slot;
     const signal = attempt.abort.signal;
     const startedAt = Date.now();
+    const log = this.#log.child({ job_id: a.job_id, attempt_id: a.attempt_id, slot_id: a.slot_id });
     const streamer = new LogStreamer(a.job_id, a.attempt_id, async (chunk) => {
       if (this.#closed && signal.aborted) return 'stale';
       try {
@@ -426,12 +428,12 @@ export class AgentProcess implements Agent {
       // A stopped run (cancel, deadline, shutdown) or a build that could not be fetched says nothing about the device.
       if (!signal.aborted && !notTheDevice) this.#judge(st, f.outcome, f.error_reason ?? (f.outcome === 'error' ? 'runner_error' : null), f.error_message);
       const lost = streamer.undelivered ? `; ${streamer.undelivered} log line(s) not delivered` : '';
-      this.#log(`attempt ${a.attempt_id} ${f.outcome}${r === 'stale' ? ' (the coordinator had moved on; result not stored)' : ''}${lost}`);
+      log.info(`attempt ${a.attempt_id} ${f.outcome}${r === 'stale' ? ' (the coordinator had moved on; result not stored)' : ''}${lost}`);
     };
     const error = (message: string, reason: ErrorReason = 'runner_error') =>
       report({ outcome: 'error', error_message: message, error_reason: reason, test_cases: [], video: null, video_note: null });
 
-    this.#log(`running ${a.test_path} (job ${a.job_id}, attempt ${a.attempt}) on ${a.slot_id}`);
+    log.info(`running ${a.test_path} (job ${a.job_id}, attempt ${a.attempt}) on ${a.slot_id}`);
     let prepared;
     try {
       prepared = await slot.prepare({ jobId: a.job_id, appVersionId: a.app_version_id, testPath: a.test_path, build: a.build }, say);

@@ -1,5 +1,6 @@
 /** Options of an agent process. Times in milliseconds. */
 import type { Platform, QgError, Target } from '../shared/index.js';
+import type { LogTarget } from './log.js';
 
 /** One device (or emulator) the agent drives through an Appium/WebDriver endpoint. */
 export interface SlotConfig {
@@ -64,8 +65,11 @@ export interface AgentOptions {
   healthIntervalMs?: number;
   /** How long a slot stays quarantined after 3 infrastructure failures in a row (ms). Default 600000. */
   quarantineMs?: number;
-  /** Where operational log lines go. Default: stderr. */
-  log?: (line: string) => void;
+  /**
+   * The operational log: a pino logger, or a function that gets one formatted line per entry (tests).
+   * Default: stderr, JSON lines or pretty text on a terminal (env QGJOB_LOG_FORMAT, QGJOB_LOG_LEVEL).
+   */
+  log?: LogTarget;
 }
 
 export interface Agent {

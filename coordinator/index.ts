@@ -27,6 +27,8 @@ import { createApp } from './http/app.js';
 import { agentAuth, watchAuth } from './auth/socket-auth.js';
 import { JobService } from './jobs/job-service.js';
 import { RunService } from './jobs/run-service.js';
+import { toLogger } from './log.js';
+import { CoordinatorMetrics, metricsSources } from './metrics/index.js';
 import type { Coordinator, CoordinatorOptions } from './options.js';
 import { BuildStore, JobStore, RunStore, parseDatabaseUrl, redact } from './store/index.js';
 import { RunWatch } from './watch/run-watch.js';
@@ -74,7 +76,7 @@ export function resolveCoordinatorOptions(opts: CoordinatorOptions, env: NodeJS.
       opts.agentToken ?? env.QGJOB_AGENT_TOKEN,
       opts.agentToken !== undefined ? 'agentToken' : 'QGJOB_AGENT_TOKEN',
     ),
-    log: opts.log ?? ((line: string) => process.stderr.write(`[coordinator] ${line}\n`)),
+    log: toLogger(opts.log, 'coordinator', env),
   };
 }
 
@@ -103,10 +105,12 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     log: o.log,
   });
   const fleet = new Fleet();
+  const metrics = new CoordinatorMetrics(metricsSources(store, service, fleet, now));
+  service.observer = metrics;
   const dispatcher = new Dispatcher(
     service,
     fleet,
-    { leaseMs: o.leaseMs, assignAckTimeoutMs: o.assignAckTimeoutMs, resolveBuild: (job) => builds.forDispatch(job) },
+    { leaseMs: o.leaseMs, assignAckTimeoutMs: o.assignAckTimeoutMs, resolveBuild: (job) => builds.forDispatch(job), observer: metrics },
     now,
     o.log,
   );
@@ -139,6 +143,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     version: VERSION,
     log: o.log,
     tokens: o.tokens,
+    metrics,
     videoDir: o.videoDir,
     maxVideoBytes: 2 * 1024 ** 3,
     ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
@@ -159,7 +164,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   dispatcher.adopt(onSlots, o.restartGraceMs ?? o.leaseMs);
   const sweepMs = Math.max(100, Math.floor(o.leaseMs / 5));
   const sweep = setInterval(() => {
-    dispatcher.sweep().catch((err: unknown) => o.log(`lease sweep failed: ${(err as Error).message}; retrying next round`));
+    dispatcher.sweep().catch((err: unknown) => o.log.warn(`lease sweep failed: ${(err as Error).message}; retrying next round`));
   }, sweepMs);
 
   await new Promise<void>((resolve, reject) => {
@@ -170,8 +175,8 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   const port = typeof address === 'object' && address ? address.port : o.port;
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
-  o.log(`listening on ${url} (database ${store.kind}: ${redact(o.databaseUrl)}; ${service.queues.size} queued, ${onSlots.length} on slots recovered)`);
-  if (o.tokens.agentsNeedToken) o.log(`tokens: ${o.tokens.enabled ? 'the API and /watch need a token (QGJOB_TOKENS)' : 'the API is open'}; agents need ${o.tokens.hasAgentToken ? 'QGJOB_AGENT_TOKEN' : 'the admin token (no QGJOB_AGENT_TOKEN is set)'}`);
+  o.log.info(`listening on ${url} (database ${store.kind}: ${redact(o.databaseUrl)}; ${service.queues.size} queued, ${onSlots.length} on slots recovered)`);
+  if (o.tokens.agentsNeedToken) o.log.info(`tokens: ${o.tokens.enabled ? 'the API and /watch need a token (QGJOB_TOKENS)' : 'the API is open'}; agents need ${o.tokens.hasAgentToken ? 'QGJOB_AGENT_TOKEN' : 'the admin token (no QGJOB_AGENT_TOKEN is set)'}`);
 
   let closing: Promise<void> | null = null;
   return {

@@ -1,4 +1,6 @@
 /** Options of a coordinator process, with their defaults. Times in milliseconds. */
+import type { LogTarget } from './log.js';
+
 export interface CoordinatorOptions {
   /** Interface to listen on. Default `127.0.0.1` (env QGJOB_HOST). */
   host?: string;
@@ -51,8 +53,11 @@ export interface CoordinatorOptions {
    * the admin token registers agents.
    */
   agentToken?: string;
-  /** Where operational log lines go. Default: stderr. */
-  log?: (line: string) => void;
+  /**
+   * The operational log: a pino logger, or a function that gets one formatted line per entry (tests).
+   * Default: stderr, JSON lines or pretty text on a terminal (env QGJOB_LOG_FORMAT, QGJOB_LOG_LEVEL).
+   */
+  log?: LogTarget;
 }
 
 export interface Coordinator {

@@ -13,9 +13,12 @@ const appiumPort = process.env.APPIUM_PORT ?? '4723';
 const url = `http://127.0.0.1:${port}`;
 const children = [];
 let stopping = false;
+// The children write to pipes, so their logs would be JSON lines: a person at this terminal gets
+// readable ones (QGJOB_LOG_FORMAT set by the caller wins).
+const logFormat = process.env.QGJOB_LOG_FORMAT ?? (process.stderr.isTTY ? 'pretty' : undefined);
 
 function start(name, args, env = {}) {
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...(logFormat ? { QGJOB_LOG_FORMAT: logFormat } : {}), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const prefix = (stream, out) => {
     let buf = '';
     stream.on('data', (d) => {

@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildFileExtension } from '../../shared/index.js';
+import { type Logger, type LogTarget, silentLogger, toLogger } from '../log.js';
 
 /** What the cache needs of a build (an assignment's `build`). */
 export interface BuildRef {
@@ -45,7 +46,7 @@ export interface BuildCacheOptions {
   /** Bound on one download, connect to last byte (ms). Default 1 800 000 (30 min). */
   downloadTimeoutMs?: number;
   /** Operational log lines (downloads, evictions). Default: none. */
-  log?: (line: string) => void;
+  log?: LogTarget;
 }
 
 export interface BuildCacheStats {
@@ -111,7 +112,7 @@ export class BuildCache {
   readonly dir: string;
   readonly maxBytes: number;
   readonly #partialDir: string;
-  readonly #log: (line: string) => void;
+  readonly #log: Logger;
   /** Least recently used first (Map order). */
   readonly #entries = new Map<string, Entry>();
   readonly #inflight = new Map<string, Flight>();
@@ -125,7 +126,7 @@ export class BuildCache {
     this.dir = opts.dir;
     this.maxBytes = opts.maxBytes ?? 10 * 1024 ** 3;
     this.#partialDir = join(opts.dir, '.partial');
-    this.#log = opts.log ?? (() => {});
+    this.#log = opts.log === undefined ? silentLogger() : toLogger(opts.log, 'agent');
   }
 
   /** Loads the folder (once): the builds there, by last use; partial downloads are removed. */
@@ -227,7 +228,7 @@ export class BuildCache {
     if (this.#entries.get(entry.key) === entry) {
       this.#entries.delete(entry.key);
       await rm(entry.path, { force: true });
-      this.#log(`build ${short(entry.sha256)}: the cached file is missing or changed; downloading it again`);
+      this.#log.warn(`build ${short(entry.sha256)}: the cached file is missing or changed; downloading it again`);
     }
     return false;
   }
@@ -260,7 +261,7 @@ export class BuildCache {
       this.#entries.set(e.key, e);
       this.#clockMs = Math.max(this.#clockMs, Math.ceil(e.lastUsedMs));
     }
-    if (found.length) this.#log(`build cache ${this.dir}: ${found.length} build(s), ${this.stats().bytes} bytes`);
+    if (found.length) this.#log.info(`build cache ${this.dir}: ${found.length} build(s), ${this.stats().bytes} bytes`);
     await this.#evict(0);
   }
 
@@ -274,10 +275,10 @@ export class BuildCache {
       total -= e.sizeBytes;
       this.#stats.evictions++;
       await rm(e.path, { force: true });
-      this.#log(`build ${short(e.sha256)} evicted (${e.sizeBytes} bytes, last used ${new Date(e.lastUsedMs).toISOString()}) to stay within ${this.maxBytes} bytes`);
+      this.#log.info(`build ${short(e.sha256)} evicted (${e.sizeBytes} bytes, last used ${new Date(e.lastUsedMs).toISOString()}) to stay within ${this.maxBytes} bytes`);
     }
     if (total + incoming > this.maxBytes) {
-      this.#log(`build cache over its bound: ${total + incoming} bytes needed, ${this.maxBytes} allowed; the builds in use are kept`);
+      this.#log.warn(`build cache over its bound: ${total + incoming} bytes needed, ${this.maxBytes} allowed; the builds in use are kept`);
     }
   }
 
@@ -288,7 +289,7 @@ export class BuildCache {
     await this.#evict(build.size_bytes);
     this.#reservedBytes += build.size_bytes;
     const started = Date.now();
-    this.#log(`build ${short(build.sha256)}: not cached; downloading ${build.size_bytes} bytes from ${url}`);
+    this.#log.info(`build ${short(build.sha256)}: not cached; downloading ${build.size_bytes} bytes from ${url}`);
     try {
       await this.#receive(url, build, partial);
       await rename(partial, final);
@@ -296,7 +297,7 @@ export class BuildCache {
     } catch (err) {
       this.#stats.failures++;
       await rm(partial, { force: true });
-      this.#log(`build ${short(build.sha256)}: download failed: ${(err as Error).message}; nothing kept`);
+      this.#log.warn(`build ${short(build.sha256)}: download failed: ${(err as Error).message}; nothing kept`);
       throw err;
     } finally {
       this.#reservedBytes -= build.size_bytes;
@@ -305,7 +306,7 @@ export class BuildCache {
     const entry: Entry = { key, sha256: build.sha256, path: final, sizeBytes: build.size_bytes, lastUsedMs: 0, pins: 0 };
     this.#entries.set(key, entry);
     await this.#touch(entry);
-    this.#log(`build ${short(build.sha256)}: downloaded and verified in ${Date.now() - started} ms`);
+    this.#log.info(`build ${short(build.sha256)}: downloaded and verified in ${Date.now() - started} ms`);
     return entry;
   }
 

@@ -20,6 +20,7 @@ import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { joinUrl, type NewSessionResult } from '../device/webdriver-client.js';
+import { type Logger, type LogTarget, silentLogger, toLogger } from '../log.js';
 
 export const DEFAULT_API_BASE = 'https://api-cloud.browserstack.com';
 export const DEFAULT_HUB_URL = 'https://hub.browserstack.com/wd/hub';
@@ -579,7 +580,7 @@ export interface AppUploadCacheOptions {
    */
   maxAgeMs?: number;
   /** Operational lines (never the key). */
-  log?: (line: string) => void;
+  log?: LogTarget;
 }
 
 /**
@@ -592,7 +593,7 @@ export class AppUploadCache {
   uploads = 0;
   readonly #client: BrowserStackClient;
   readonly #maxAgeMs: number;
-  readonly #log: (line: string) => void;
+  readonly #log: Logger;
   #data: CacheFile | null = null;
   #inflight = new Map<string, Promise<{ appUrl: string; uploaded: boolean; sha256: string }>>();
   #writes: Promise<void> = Promise.resolve();
@@ -601,7 +602,7 @@ export class AppUploadCache {
     this.#client = opts.client;
     this.file = join(opts.dir, 'browserstack-apps.json');
     this.#maxAgeMs = opts.maxAgeMs ?? 29 * 24 * 3600_000;
-    this.#log = opts.log ?? (() => undefined);
+    this.#log = opts.log === undefined ? silentLogger() : toLogger(opts.log, 'agent');
   }
 
   /** The account and API the ids belong to: a bs:// id is only valid there. */
@@ -615,7 +616,7 @@ export class AppUploadCache {
       const parsed = JSON.parse(await readFile(this.file, 'utf8')) as CacheFile;
       this.#data = parsed && parsed.version === 1 && parsed.entries && typeof parsed.entries === 'object' ? parsed : { version: 1, entries: {} };
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#log(`BrowserStack app cache ${this.file} is unreadable (${(err as Error).message}); starting empty`);
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.#log.warn(`BrowserStack app cache ${this.file} is unreadable (${(err as Error).message}); starting empty`);
       this.#data = { version: 1, entries: {} };
     }
     return this.#data;
@@ -655,13 +656,13 @@ export class AppUploadCache {
       const cached = await this.lookup(sha256);
       if (cached) return { appUrl: cached, uploaded: false, sha256 };
       const size = (await stat(file)).size;
-      this.#log(`uploading ${basename(file)} (${size} bytes, sha256 ${sha256.slice(0, 12)}) to BrowserStack`);
+      this.#log.info(`uploading ${basename(file)} (${size} bytes, sha256 ${sha256.slice(0, 12)}) to BrowserStack`);
       const up = await this.#client.uploadApp(file, opts.customId);
       this.uploads++;
       const data = await this.#load();
       data.entries[key] = { appUrl: up.appUrl, sha256, fileName: basename(file), uploadedAt: new Date().toISOString(), customId: up.customId };
       await this.#save();
-      this.#log(`uploaded ${basename(file)} → ${up.appUrl}`);
+      this.#log.info(`uploaded ${basename(file)} → ${up.appUrl}`);
       return { appUrl: up.appUrl, uploaded: true, sha256 };
     })();
     this.#inflight.set(key, work);

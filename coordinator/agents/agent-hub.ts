@@ -19,6 +19,7 @@ import {
   fieldErrors,
 } from '../../shared/index.js';
 import type { JobService } from '../jobs/job-service.js';
+import type { Logger } from '../log.js';
 import { isStoreUnavailable } from '../store/index.js';
 import type { Dispatcher } from './dispatcher.js';
 import { type AgentEntry, type AgentSocket, type Fleet, type SlotEntry, slotKeyOf } from './fleet.js';
@@ -29,7 +30,7 @@ export interface AgentHubDeps {
   dispatcher: Dispatcher;
   heartbeatIntervalMs: number;
   now: () => number;
-  log: (line: string) => void;
+  log: Logger;
 }
 
 const refuse = (code: QgError['code'], message: string): Ack<never> => ({ ok: false, error: { code, message } });
@@ -45,7 +46,7 @@ function parse<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
 
 /** Wraps a handler: parse errors and store failures become error acks, never a crash or a silent drop. */
 function handle<P, R extends object>(
-  log: (line: string) => void,
+  log: () => Logger,
   fn: (payload: P) => Promise<Ack<R>>,
 ): (payload: P, ack: (a: Ack<R>) => void) => void {
   return (payload, ack) => {
@@ -54,7 +55,7 @@ function handle<P, R extends object>(
       if (err instanceof QgError) reply(refuse(err.code, err.message));
       else if (isStoreUnavailable(err)) reply(refuse('store_unavailable', 'the database is unavailable; send it again shortly'));
       else {
-        log(`agent message failed: ${(err as Error).stack ?? String(err)}`);
+        log().error({ err }, 'agent message failed; the agent was told internal and may send it again');
         reply(refuse('internal', (err as Error).message));
       }
     });
@@ -66,6 +67,9 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
 
   nsp.on('connection', (socket: AgentSocket) => {
     let agent: AgentEntry | null = null;
+    /** This connection's logger: with the agent's id once it registered. */
+    let alog: Logger = log.child({ socket_id: socket.id });
+    const connLog = () => alog;
     const requireAgent = (): AgentEntry => {
       if (!agent || agent.socket !== socket) throw new QgError('unknown_agent', 'register before sending other messages');
       agent.lastSeenMs = now();
@@ -79,7 +83,7 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
 
     socket.on(
       'register',
-      handle(log, async (raw) => {
+      handle(connLog, async (raw) => {
         const p = parse(RegisterPayload, raw);
         const t = now();
         const slots = new Map<string, SlotEntry>();
@@ -108,6 +112,7 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
             slot.jobId = r.job_id;
           }
         }
+        alog = log.child({ agent_id: p.agent_id });
         agent = { agentId: p.agent_id, name: p.name, version: p.version, socket, connectedAtMs: t, lastSeenMs: t, slots, lastRunning: new Set(), draining: false };
         fleet.agents.set(p.agent_id, agent);
         // Keep what the agent still runs and the coordinator still considers current; stop the rest.
@@ -125,7 +130,7 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
             }
           }
         }
-        log(`agent ${p.agent_id} (${p.name}) registered ${slots.size} slot(s)${p.running.length ? `, still running ${p.running.length}` : ''}`);
+        alog.info(`agent ${p.agent_id} (${p.name}) registered ${slots.size} slot(s)${p.running.length ? `, still running ${p.running.length}` : ''}`);
         dispatcher.schedule();
         return { ok: true, heartbeat_interval_ms: deps.heartbeatIntervalMs, cancel_attempts: cancel };
       }),
@@ -133,7 +138,7 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
 
     socket.on(
       'heartbeat',
-      handle(log, async (raw) => {
+      handle(connLog, async (raw) => {
         const a = requireAgent();
         const p = parse(HeartbeatPayload, raw);
         return { ok: true, cancel_attempts: dispatcher.renew(a.agentId, p.running) };
@@ -142,14 +147,14 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
 
     socket.on(
       'slot_update',
-      handle(log, async (raw) => {
+      handle(connLog, async (raw) => {
         const a = requireAgent();
         const p = parse(SlotUpdatePayload, raw);
         const slot = a.slots.get(p.slot_id);
         if (!slot) throw new QgError('unknown_agent', `slot ${p.slot_id} was not registered`);
         const was = slot.info.health;
         slot.info = { ...slot.info, installed_app_version_id: p.installed_app_version_id, health: p.health, health_reason: p.health_reason };
-        if (was !== p.health) log(`slot ${slot.key} is ${p.health}${p.health_reason ? `: ${p.health_reason}` : ''}`);
+        if (was !== p.health) alog.info({ slot_id: p.slot_id }, `slot ${slot.key} is ${p.health}${p.health_reason ? `: ${p.health_reason}` : ''}`);
         dispatcher.schedule();
         return { ok: true };
       }),
@@ -157,11 +162,15 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
 
     socket.on(
       'started',
-      handle(log, async (raw) => {
+      handle(connLog, async (raw) => {
         const a = requireAgent();
         const p = parse(StartedPayload, raw);
         const slot = slotOf(a, p.attempt_id);
         if (!(await service.start(p, slot.info.slot_id))) throw new QgError('stale_attempt', `attempt ${p.attempt_id} is no longer current`);
+        alog.info(
+          { job_id: p.job_id, attempt_id: p.attempt_id, slot_id: slot.info.slot_id },
+          `attempt ${p.attempt_id} started on ${slot.key}${p.install ? ` after installing ${p.install.app_version_id} (${p.install.duration_ms} ms)` : ''}`,
+        );
         if (p.install) {
           slot.installs++;
           slot.info = { ...slot.info, installed_app_version_id: p.install.app_version_id };
@@ -172,7 +181,7 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
 
     socket.on(
       'log',
-      handle(log, async (raw) => {
+      handle(connLog, async (raw) => {
         const a = requireAgent();
         const p = parse(LogChunkPayload, raw);
         slotOf(a, p.attempt_id);
@@ -184,7 +193,7 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
 
     socket.on(
       'finished',
-      handle(log, async (raw) => {
+      handle(connLog, async (raw) => {
         const a = requireAgent();
         const p = parse(FinishedPayload, raw);
         // A result resent after its acknowledgement was lost: the job already ended with it.
@@ -194,6 +203,12 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
         const r = await service.finish(p, slot.key);
         if (r === 'not_started') throw new QgError('illegal_transition', `attempt ${p.attempt_id} sent a test result before started`);
         dispatcher.attemptEnded(p.attempt_id, slot.key);
+        if (r !== 'stale') {
+          alog.info(
+            { job_id: p.job_id, attempt_id: p.attempt_id, slot_id: slot.info.slot_id },
+            `attempt ${p.attempt_id} ended ${p.outcome}${p.outcome === 'error' ? ` (${p.error_reason ?? 'runner_error'})` : ''}${r === 'requeued' ? '; the job runs again' : ''}`,
+          );
+        }
         if (r === 'stale') throw new QgError('stale_attempt', `attempt ${p.attempt_id} is no longer current; its result is not stored`);
         return { ok: true };
       }),
@@ -201,10 +216,10 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
 
     socket.on(
       'drain',
-      handle(log, async () => {
+      handle(connLog, async () => {
         const a = requireAgent();
         a.draining = true;
-        log(`agent ${a.agentId} is shutting down: no new jobs for its ${a.slots.size} slot(s)`);
+        alog.info(`agent ${a.agentId} is shutting down: no new jobs for its ${a.slots.size} slot(s)`);
         return { ok: true };
       }),
     );
@@ -213,7 +228,7 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
       if (agent && agent.socket === socket) {
         agent.socket = null;
         agent.lastSeenMs = now();
-        log(`agent ${agent.agentId} disconnected (${reason}); its attempts keep their leases until they run out`);
+        alog.info(`agent ${agent.agentId} disconnected (${reason}); its attempts keep their leases until they run out`);
       }
     });
   });

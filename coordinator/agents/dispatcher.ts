@@ -12,7 +12,9 @@
  */
 import type { AssignedBuild, Assignment, ErrorReason, Platform, RunningAttempt, Target } from '../../shared/index.js';
 import { type Decision, type SchedulerInput, type SchedulerPolicy, type SlotState, explainWaiting, scheduleRound } from '../scheduler/index.js';
-import type { JobService } from '../jobs/job-service.js';
+import { type JobService, queuedSinceMs } from '../jobs/job-service.js';
+import type { JobObserver } from '../jobs/job-observer.js';
+import type { Logger } from '../log.js';
 import type { Fleet, SlotEntry } from './fleet.js';
 
 export interface DispatcherOptions {
@@ -24,6 +26,8 @@ export interface DispatcherOptions {
   policy?: Partial<SchedulerPolicy>;
   /** The build an assignment of this job carries (the build registry); absent: always null (the agent provides it). */
   resolveBuild?: (job: { appVersionId: string; buildMode?: string | null }) => Promise<AssignedBuild | null>;
+  /** Told when an agent acknowledges an assignment, with the job's time in its queue (the metrics). */
+  observer?: Pick<JobObserver, 'dispatched'>;
 }
 
 interface Lease {
@@ -33,6 +37,12 @@ interface Lease {
 }
 
 const RESERVED = 'reserved:';
+
+/** The log fields of a slot key (`<agentId>/<slotId>`). */
+function slotFields(slotKey: string): { agent_id: string; slot_id: string } {
+  const i = slotKey.indexOf('/');
+  return { agent_id: slotKey.slice(0, i), slot_id: slotKey.slice(i + 1) };
+}
 
 export class Dispatcher {
   readonly #leases = new Map<string, Lease>();
@@ -45,7 +55,7 @@ export class Dispatcher {
     private readonly fleet: Fleet,
     private readonly opts: DispatcherOptions,
     private readonly now: () => number,
-    private readonly log: (line: string) => void,
+    private readonly log: Logger,
   ) {
     service.onQueued = () => this.schedule();
     service.waitingReason = (jobId) => {
@@ -83,7 +93,7 @@ export class Dispatcher {
       try {
         this.#round();
       } catch (err) {
-        this.log(`scheduling round failed: ${(err as Error).stack ?? String(err)}; trying again on the next event`);
+        this.log.error({ err }, 'scheduling round failed; trying again on the next event');
       }
     });
   }
@@ -107,7 +117,7 @@ export class Dispatcher {
       slot.jobId = d.jobId;
       this.service.queues.remove(d.jobId);
       void this.#launch(d).catch((err: unknown) => {
-        this.log(`dispatch of ${d.jobId} to ${d.slotKey} failed: ${(err as Error).message}; the job stays queued and is tried again in 1 s`);
+        this.log.warn({ job_id: d.jobId, ...slotFields(d.slotKey) }, `dispatch of ${d.jobId} to ${d.slotKey} failed: ${(err as Error).message}; the job stays queued and is tried again in 1 s`);
         this.#free(d.slotKey, `${RESERVED}${d.jobId}`);
         // Not at once: a store that fails fast would otherwise spin on the same job and slot.
         setTimeout(() => {
@@ -123,6 +133,7 @@ export class Dispatcher {
     const { agentId } = reserved;
     // Looked up before the attempt is written: if the store cannot answer, the job simply stays queued.
     const queued = this.service.active(d.jobId);
+    const enteredQueueMs = queued && queued.status === 'queued' ? queuedSinceMs(queued) : null;
     const build = queued && this.opts.resolveBuild ? await this.opts.resolveBuild(queued) : null;
     const assigned = await this.service.assign(d.jobId, { agentId, slotId: reserved.info.slot_id, slotKey: d.slotKey }, d.why);
     if (!assigned) {
@@ -131,6 +142,7 @@ export class Dispatcher {
       return;
     }
     const { row, attemptId } = assigned;
+    const log = this.log.child({ job_id: row.id, attempt_id: attemptId, agent_id: agentId, slot_id: reserved.info.slot_id });
     this.#leases.set(attemptId, { jobId: row.id, slotKey: d.slotKey, expiresAtMs: this.now() + this.opts.leaseMs });
     // The agent may have re-registered while the attempt was written: look its slot and socket up again.
     const slot = this.fleet.slot(d.slotKey);
@@ -162,13 +174,18 @@ export class Dispatcher {
       try {
         const ack = await socket.timeout(this.opts.assignAckTimeoutMs).emitWithAck('assign', assignment);
         if (!ack.ok) refusal = `the agent refused it: ${ack.error.message}`;
+        else {
+          const waitMs = enteredQueueMs === null ? null : Math.max(0, this.now() - enteredQueueMs);
+          if (waitMs !== null) this.opts.observer?.dispatched(waitMs);
+          log.info(`attempt ${row.attempts} of ${row.id} assigned to ${d.slotKey}${waitMs === null ? '' : ` after ${waitMs} ms in the queue`}`);
+        }
       } catch {
         refusal = `the agent did not acknowledge it within ${this.opts.assignAckTimeoutMs} ms`;
         reason = 'assignment_unacknowledged';
       }
     }
     if (refusal) {
-      this.log(`assignment ${attemptId} taken back from ${d.slotKey}: ${refusal}`);
+      log.warn(`assignment ${attemptId} taken back from ${d.slotKey}: ${refusal}; the job goes back to its queue or ends in error`);
       // A refused attempt never ran: free the slot now. An unacknowledged one may have reached the
       // agent: the slot stays held until a heartbeat shows the agent does not run it.
       if (reason !== 'assignment_unacknowledged') this.#free(d.slotKey, attemptId);
@@ -178,12 +195,13 @@ export class Dispatcher {
   }
 
   /** Ends an attempt the coordinator gives up on; the lease stays (expired) if the store did not take it, so the sweep retries. */
-  async #lose(attemptId: string, reason: ErrorReason, message: string): Promise<void> {
+  async #lose(attemptId: string, reason: ErrorReason, message: string): Promise<boolean> {
     const lease = this.#leases.get(attemptId);
-    if (!lease) return;
+    if (!lease) return false;
     lease.expiresAtMs = Math.min(lease.expiresAtMs, this.now());
-    await this.service.attemptLost(lease.jobId, attemptId, reason, message, lease.slotKey);
+    const lost = await this.service.attemptLost(lease.jobId, attemptId, reason, message, lease.slotKey);
     this.#leases.delete(attemptId);
+    return lost;
   }
 
   /**
@@ -257,13 +275,13 @@ export class Dispatcher {
     for (const row of this.service.overdue(now)) {
       try {
         if (row.attemptId && (await this.service.timeOut(row.id, row.attemptId))) {
-          this.log(`job ${row.id} timed out after ${row.timeoutMs} ms; stopping attempt ${row.attemptId}`);
+          this.log.warn({ job_id: row.id, attempt_id: row.attemptId, agent_id: row.agentId, slot_id: row.slotId }, `job ${row.id} timed out after ${row.timeoutMs} ms; stopping attempt ${row.attemptId}`);
           this.#leases.delete(row.attemptId);
           const socket = row.agentId ? this.fleet.agents.get(row.agentId)?.socket : null;
           socket?.emit('cancel', { job_id: row.id, attempt_id: row.attemptId, reason: `the job ran past its ${row.timeoutMs} ms deadline` });
         }
       } catch (err) {
-        this.log(`could not time out ${row.id}: ${(err as Error).message}; retrying on the next sweep`);
+        this.log.warn({ job_id: row.id, attempt_id: row.attemptId, agent_id: row.agentId, slot_id: row.slotId }, `could not time out ${row.id}: ${(err as Error).message}; retrying on the next sweep`);
       }
     }
     for (const [attemptId, lease] of [...this.#leases]) {
@@ -272,9 +290,12 @@ export class Dispatcher {
       const agent = this.fleet.agents.get(lease.slotKey.slice(0, lease.slotKey.indexOf('/')));
       if (!agent?.socket || !agent.lastRunning.has(attemptId)) this.#free(lease.slotKey, attemptId);
       try {
-        await this.#lose(attemptId, 'agent_lost', `no heartbeat from ${lease.slotKey} for ${this.opts.leaseMs} ms`);
+        const why = `no heartbeat from ${lease.slotKey} for ${this.opts.leaseMs} ms`;
+        if (await this.#lose(attemptId, 'agent_lost', why)) {
+          this.log.warn({ job_id: lease.jobId, attempt_id: attemptId, ...slotFields(lease.slotKey) }, `attempt ${attemptId} lost: ${why}; the job runs again or ends in error`);
+        }
       } catch (err) {
-        this.log(`could not record the loss of ${attemptId}: ${(err as Error).message}; retrying on the next sweep`);
+        this.log.warn({ job_id: lease.jobId, attempt_id: attemptId, ...slotFields(lease.slotKey) }, `could not record the loss of ${attemptId}: ${(err as Error).message}; retrying on the next sweep`);
       }
     }
     this.schedule();

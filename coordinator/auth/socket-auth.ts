@@ -7,6 +7,7 @@
  * A refusal is a connect error whose `data` is `{ code: 'unauthorized', message }`; the client
  * does not reconnect after it.
  */
+import type { Logger } from '../log.js';
 import type { Socket } from 'socket.io';
 import { QgError } from '../../shared/index.js';
 import { ADMIN, type Principal, type TokenBook } from './tokens.js';
@@ -45,13 +46,13 @@ export function watchAuth(book: TokenBook): (socket: Socket, next: Next) => void
  * The `/agents` handshake: requires the agent token (or the admin token) once any token is configured.
  * @example io.of(AGENTS_NAMESPACE).use(agentAuth(book, log));
  */
-export function agentAuth(book: TokenBook, log: (line: string) => void): (socket: Socket, next: Next) => void {
+export function agentAuth(book: TokenBook, log: Logger): (socket: Socket, next: Next) => void {
   return (socket, next) => {
     try {
       (socket.data as { principal?: Principal }).principal = book.requireAgent(tokenOf(socket));
       next();
     } catch (err) {
-      log(`refused an agent connection from ${socket.handshake.address}: ${(err as Error).message}`);
+      log.warn(`refused an agent connection from ${socket.handshake.address}: ${(err as Error).message}`);
       next(refusal(err as QgError));
     }
   };

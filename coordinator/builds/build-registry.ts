@@ -20,6 +20,7 @@ import {
   QgError,
 } from '../../shared/index.js';
 import type { AppBuildRow, BuildStore } from '../store/index.js';
+import { type Logger, type LogTarget, silentLogger, toLogger } from '../log.js';
 import { KeyedLock } from '../util/keyed-lock.js';
 import type { BlobStore, BlobWriter } from './blob-store.js';
 
@@ -29,7 +30,8 @@ export interface BuildRegistryOptions {
   /** Bound on reading a registered URL to hash it (ms). Default 600 000 (10 min). */
   urlReadTimeoutMs?: number;
   now?: () => number;
-  log?: (line: string) => void;
+  /** Registrations and missing files. Default: none. */
+  log?: LogTarget;
 }
 
 export interface Registered {
@@ -57,7 +59,7 @@ function fetchReason(err: unknown): string {
 export class BuildRegistry {
   readonly #lock = new KeyedLock();
   readonly #now: () => number;
-  readonly #log: (line: string) => void;
+  readonly #log: Logger;
 
   constructor(
     private readonly store: BuildStore,
@@ -65,7 +67,7 @@ export class BuildRegistry {
     private readonly opts: BuildRegistryOptions,
   ) {
     this.#now = opts.now ?? Date.now;
-    this.#log = opts.log ?? (() => {});
+    this.#log = opts.log === undefined ? silentLogger() : toLogger(opts.log, 'coordinator');
   }
 
   get maxBuildBytes(): number {
@@ -143,7 +145,7 @@ export class BuildRegistry {
     if (row.source === 'url' && row.url) return { kind: 'redirect', row, url: row.url };
     const path = this.blobs.path(row.sha256);
     if ((await this.blobs.sizeOf(row.sha256)) !== Number(row.sizeBytes)) {
-      this.#log(`the file of build ${row.sha256} (app_version_id ${appVersionId}) is missing from ${this.blobs.dir}; it must be uploaded again`);
+      this.#log.error({ app_version_id: appVersionId, sha256: row.sha256 }, `the file of build ${row.sha256} (app_version_id ${appVersionId}) is missing from ${this.blobs.dir}; it must be uploaded again`);
       throw new QgError('build_not_found', `the file of build ${row.sha256} (app_version_id ${appVersionId}) is missing on the coordinator; upload it again`);
     }
     return { kind: 'file', row, path };
@@ -203,7 +205,8 @@ export class BuildRegistry {
       if (same) return { row: prev, outcome: 'unchanged', previousSha256: null };
       await this.store.put(row);
       if (prev && prev.sha256 !== row.sha256) await this.#dropIfUnused(prev.sha256);
-      this.#log(
+      this.#log.info(
+        { app_version_id: row.appVersionId, sha256: row.sha256 },
         prev
           ? `app_version_id ${row.appVersionId}: build ${prev.sha256.slice(0, 12)} replaced by ${row.sha256.slice(0, 12)} (${row.sizeBytes} bytes, ${row.source})`
           : `app_version_id ${row.appVersionId}: build ${row.sha256.slice(0, 12)} registered (${row.sizeBytes} bytes, ${row.source})`,

@@ -9,6 +9,7 @@
  * Each connection acts as the principal of its handshake token (`auth.token`); pages of one
  * principal share a room, and every section is built per room, filtered for it.
  */
+import { type Logger, silentLogger } from '../log.js';
 import type { Namespace, Socket } from 'socket.io';
 import {
   type CoordinatorToDashboard,
@@ -39,7 +40,7 @@ export interface DashboardOptions {
   /** The coordinator's version, shown in the header. */
   version: string;
   now?: () => number;
-  log?: (line: string) => void;
+  log?: Logger;
   /** Least time between two pushes to a viewer (ms). Default 250. */
   pushIntervalMs?: number;
   /** Least time between two reads of the runs provider (ms). Default 1000. */
@@ -79,7 +80,7 @@ export class DashboardHub implements JobEventSink {
   readonly #nsp: DashboardNamespace;
   readonly #tokens: TokenBook;
   readonly #now: () => number;
-  readonly #log: (line: string) => void;
+  readonly #log: Logger;
   readonly #pushIntervalMs: number;
   readonly #runsIntervalMs: number;
   readonly #runsLimit: number;
@@ -101,7 +102,7 @@ export class DashboardHub implements JobEventSink {
     this.#nsp = nsp as unknown as DashboardNamespace;
     this.#tokens = opts.tokens ?? TokenBook.open();
     this.#now = opts.now ?? Date.now;
-    this.#log = opts.log ?? (() => {});
+    this.#log = opts.log ?? silentLogger();
     this.#pushIntervalMs = opts.pushIntervalMs ?? 250;
     this.#runsIntervalMs = opts.runsIntervalMs ?? 1000;
     this.#runsLimit = opts.runsLimit ?? 20;
@@ -123,7 +124,7 @@ export class DashboardHub implements JobEventSink {
     });
     this.#nsp.on('connection', (socket) => {
       this.#welcome(socket).catch((err: unknown) => {
-        this.#log(`dashboard: could not send a snapshot (${(err as Error).stack ?? String(err)}); closing the page's connection so it retries`);
+        this.#log.warn(`dashboard: could not send a snapshot (${(err as Error).stack ?? String(err)}); closing the page's connection so it retries`);
         socket.disconnect(true);
       });
     });
@@ -173,7 +174,7 @@ export class DashboardHub implements JobEventSink {
       }
       this.#changed('agents');
     } catch (err) {
-      this.#log(`dashboard: a job event was not shown (${(err as Error).message}); the next change refreshes the page`);
+      this.#log.warn(`dashboard: a job event was not shown (${(err as Error).message}); the next change refreshes the page`);
     }
   }
 
@@ -184,7 +185,7 @@ export class DashboardHub implements JobEventSink {
       this.#tails.drop(job.job_id);
       this.#changed('recent', 'running', 'queues', 'runs');
     } catch (err) {
-      this.#log(`dashboard: an ended job was not shown (${(err as Error).message})`);
+      this.#log.warn(`dashboard: an ended job was not shown (${(err as Error).message})`);
     }
   }
 
@@ -352,7 +353,7 @@ export class DashboardHub implements JobEventSink {
       this.#runs.failing = false;
       return runs.filter((r) => canAccess(viewer, r.org_id)).slice(0, this.#runsLimit).map(runOf);
     } catch (err) {
-      if (!this.#runs.failing) this.#log(`dashboard: could not read runs (${(err as Error).message}); the runs panel keeps what it had`);
+      if (!this.#runs.failing) this.#log.warn(`dashboard: could not read runs (${(err as Error).message}); the runs panel keeps what it had`);
       this.#runs.failing = true;
       return null;
     }

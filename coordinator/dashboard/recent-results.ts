@@ -3,6 +3,7 @@
  * bounded. A viewer's list is loaded from the store the first time one of its pages connects, then
  * kept up to date from the job service's `end` events.
  */
+import type { Logger } from '../log.js';
 import type { DashboardResult } from '../../shared/index.js';
 
 /** Loads up to `limit` ended jobs of `orgId` (every org when null), any order. */
@@ -22,7 +23,7 @@ export class RecentResults {
    */
   constructor(
     private readonly load: ResultsLoader,
-    private readonly log: (line: string) => void,
+    private readonly log: Logger,
     readonly limit = 50,
   ) {}
 
@@ -56,7 +57,7 @@ export class RecentResults {
         this.#loading.delete(viewer);
       },
       (err: unknown) => {
-        this.log(`dashboard: could not load recent results (${(err as Error).message}); trying again at the next page load`);
+        this.log.warn(`dashboard: could not load recent results (${(err as Error).message}); trying again at the next page load`);
         this.#lists.delete(viewer);
         this.#loading.delete(viewer);
       },

@@ -1,6 +1,6 @@
 /**
- * The HTTP API (`/api/v1/...`, `/healthz`). Every error answer is `{error:{code, message, fields?}}`
- * with a status chosen in one place (`statusOf`).
+ * The HTTP API (`/api/v1/...`, `/healthz`, `/metrics`; described by `/api/v1/openapi.json`). Every
+ * error answer is `{error:{code, message, fields?}}` with a status chosen in one place (`statusOf`).
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -16,6 +16,7 @@ import {
 import type { BuildRegistry } from '../builds/index.js';
 import type { JobService } from '../jobs/job-service.js';
 import type { Fleet } from '../agents/fleet.js';
+import type { Logger } from '../log.js';
 import { validate } from './validate.js';
 import { videoRoutes } from './videos.js';
 import { isStoreUnavailable, type JobStore } from '../store/index.js';
@@ -27,6 +28,7 @@ import { TokenBook } from '../auth/tokens.js';
 import type { RunService } from '../jobs/run-service.js';
 import { runRoutes } from './runs.js';
 import { dashboardRoutes } from './dashboard.js';
+import { openApiDocument } from './openapi.js';
 
 const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> = {
   validation_failed: 400,
@@ -48,7 +50,7 @@ const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> =
 };
 export const statusOf = (code: ErrorCode): number => STATUS[code];
 
-const ListQuery = z
+export const ListQuery = z
   .object({
     org_id: z.string().min(1).max(255).optional(),
     status: z.enum(JOB_STATES, { error: `status must be one of ${JOB_STATES.join(', ')}` }).optional(),
@@ -75,9 +77,11 @@ export interface HttpDeps {
   publicUrl?: string;
   /** Called after a cancel was stored, to stop the attempt on its agent. */
   onCancelled: (jobId: string, attemptId: string | null, agentId: string | null) => void;
-  log: (line: string) => void;
+  log: Logger;
   /** API tokens; default none (open). See ./auth.ts. */
   tokens?: TokenBook;
+  /** Prometheus metrics for `GET /metrics` (text exposition format). */
+  metrics: { contentType: string; text(): Promise<string> };
 }
 
 export function createApp(deps: HttpDeps): Hono {
@@ -87,10 +91,10 @@ export function createApp(deps: HttpDeps): Hono {
   app.onError((err, c) => {
     if (err instanceof QgError) return c.json(err.toBody(), statusOf(err.code) as 400);
     if (isStoreUnavailable(err)) {
-      deps.log(`HTTP ${c.req.method} ${c.req.path}: the database is unavailable: ${err.message}`);
+      deps.log.warn({ method: c.req.method, path: c.req.path }, `HTTP ${c.req.method} ${c.req.path}: the database is unavailable: ${err.message}; answered 503`);
       return c.json(new QgError('store_unavailable', 'the database is unavailable; try again shortly').toBody(), 503);
     }
-    deps.log(`HTTP ${c.req.method} ${c.req.path} failed: ${err.stack ?? err.message}`);
+    deps.log.error({ err, method: c.req.method, path: c.req.path }, `HTTP ${c.req.method} ${c.req.path} failed; answered 500`);
     return c.json(new QgError('internal', 'internal error; see the coordinator log').toBody(), 500);
   });
   app.notFound((c) => c.json(new QgError('not_found', `no route ${c.req.method} ${c.req.path}`).toBody(), 404));
@@ -106,6 +110,9 @@ export function createApp(deps: HttpDeps): Hono {
     };
     return c.json(body, counts ? 200 : 503);
   });
+
+  // Unauthenticated, like /healthz: counts only, no job contents.
+  app.get('/metrics', async (c) => c.body(await deps.metrics.text(), 200, { 'content-type': deps.metrics.contentType }));
 
   const tokens = deps.tokens ?? TokenBook.open();
   const secret = tokens.secret('video-links');
@@ -176,6 +183,9 @@ export function createApp(deps: HttpDeps): Hono {
 
   api.route('/', buildRoutes({ registry: deps.builds }));
   api.route('/', runRoutes({ runs: deps.runs, onCancelled: deps.onCancelled }));
+
+  let openapi: object | null = null;
+  api.get('/openapi.json', (c) => c.json((openapi ??= openApiDocument(deps.version))));
 
   app.route('/api/v1', api);
   app.route('/', dashboardRoutes());

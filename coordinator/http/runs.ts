@@ -25,7 +25,7 @@ import { assertOrgAccess, assertVisible, listOrg } from '../auth/scope.js';
 /** Room for RUN_MAX_TESTS spec paths of the longest allowed length (1 KiB each) and the other fields. */
 const MAX_RUN_BODY_BYTES = RUN_MAX_TESTS * 1024 + 64 * 1024;
 
-const RunListQuery = z
+export const RunListQuery = z
   .object({
     org_id: z.string().min(1).max(255).optional(),
     status: z.enum(RUN_STATES, { error: `status must be one of ${RUN_STATES.join(', ')}` }).optional(),

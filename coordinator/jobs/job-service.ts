@@ -20,6 +20,7 @@ import {
 import { JobQueues, type QueuedJob } from '../scheduler/index.js';
 import { type JobEventRow, type JobFilter, type JobRow, type JobStore, type TestCaseRow, type VideoResultRow, isStoreUnavailable } from '../store/index.js';
 import { KeyedLock } from '../util/keyed-lock.js';
+import { type JobObserver, NO_OBSERVER } from './job-observer.js';
 import { newAttemptId, newJobId } from '../util/ids.js';
 import { toJobEvent, toJobView, type InstallEventData, type StateEventData } from './job-view.js';
 import { type BackoffOptions, DEFAULT_BACKOFF, decideRetry } from './retry-policy.js';
@@ -50,6 +51,8 @@ export class JobService {
   onQueued: () => void = () => {};
   /** Explains why a queued job waits (set by the dispatcher, which knows the slots). */
   waitingReason: (jobId: string) => string | null = () => null;
+  /** Told about submits, starts, installs, ends and log lines once stored (the metrics). */
+  observer: JobObserver = NO_OBSERVER;
 
   /** Jobs waiting out a retry backoff before they re-enter their queue. */
   readonly #delayed = new Map<string, NodeJS.Timeout>();
@@ -137,6 +140,7 @@ export class JobService {
    */
   admit(row: JobRow, event: JobEventRow): void {
     this.#active.set(row.id, row);
+    this.observer.submitted();
     this.sink.publish(toJobEvent({ kind: 'event', row: event }));
     this.#enqueue(row);
   }
@@ -227,7 +231,9 @@ export class JobService {
         const data: InstallEventData = { slot_id: slotId, app_version_id: p.install.app_version_id, duration_ms: p.install.duration_ms };
         extra.push({ jobId: row.id, eventId: row.lastEventId + 1, type: 'install', attempt: row.attempts, data: JSON.stringify(data), atMs: now });
       }
-      return this.#move(row, 'start', p.attempt_id, { startedAtMs: now, deadlineMs: now + row.timeoutMs, installedBuild: p.install !== null }, null, extra);
+      const ok = await this.#move(row, 'start', p.attempt_id, { startedAtMs: now, deadlineMs: now + row.timeoutMs, installedBuild: p.install !== null }, null, extra);
+      if (ok) this.observer.started(p.install !== null);
+      return ok;
     });
   }
 
@@ -248,6 +254,7 @@ export class JobService {
       };
       const r = await this.store.appendLog(chunk);
       if (r === 'stored') {
+        this.observer.logLines(p.lines.length);
         this.#active.set(row.id, { ...row, lastEventId: chunk.eventId, updatedAtMs: now });
         this.sink.publish(toJobEvent({ kind: 'log', row: chunk }));
       }
@@ -421,8 +428,10 @@ export class JobService {
       clearTimeout(timer);
       this.#delayed.delete(row.id);
     }
-    if (isFinal(to)) this.#active.delete(row.id);
-    else this.#active.set(row.id, next);
+    if (isFinal(to)) {
+      this.#active.delete(row.id);
+      this.observer.finished(to);
+    } else this.#active.set(row.id, next);
     for (const e of before) this.sink.publish(toJobEvent({ kind: 'event', row: e }));
     this.sink.publish(toJobEvent({ kind: 'event', row: event }));
     if (to === 'queued') this.#enqueue(next);
@@ -483,6 +492,14 @@ export function newQueuedJob(
 
 function stateEvent(jobId: string, eventId: number, attempt: number, atMs: number, data: StateEventData): JobEventRow {
   return { jobId, eventId, type: 'state', attempt, data: JSON.stringify(data), atMs };
+}
+
+/**
+ * When a queued job entered its queue (epoch ms): its last transition (submit or requeue), or the
+ * end of its retry backoff when that is later.
+ */
+export function queuedSinceMs(row: Pick<JobRow, 'updatedAtMs' | 'notBeforeMs'>): number {
+  return Math.max(Number(row.updatedAtMs), row.notBeforeMs === null ? 0 : Number(row.notBeforeMs));
 }
 
 function toQueued(row: JobRow): QueuedJob {

@@ -19,6 +19,7 @@ import {
   fieldErrors,
   isFinal,
 } from '../../shared/index.js';
+import type { Logger } from '../log.js';
 import type { RunService } from '../jobs/run-service.js';
 import { socketPrincipal } from '../auth/socket-auth.js';
 import { assertVisible } from '../auth/scope.js';
@@ -32,7 +33,7 @@ export class RunWatch {
   constructor(
     private readonly nsp: Namespace<WatcherToCoordinator, CoordinatorToWatcher>,
     private readonly runs: RunService,
-    private readonly log: (line: string) => void,
+    private readonly log: Logger,
   ) {}
 
   /** Handles `subscribe_run` / `unsubscribe_run` on every watcher connection. */
@@ -63,7 +64,7 @@ export class RunWatch {
       .catch((err: unknown) => {
         // The watchers would otherwise wait for an end that never comes: make them reconnect,
         // subscribe again and get a fresh view.
-        this.log(`run ${runId}: could not update its watchers (${(err as Error).message}); disconnecting them so they resubscribe`);
+        this.log.warn(`run ${runId}: could not update its watchers (${(err as Error).message}); disconnecting them so they resubscribe`);
         this.nsp.in(r).disconnectSockets();
       });
   }
@@ -91,7 +92,7 @@ export class RunWatch {
         await socket.leave(r);
         if (err instanceof QgError) reply({ ok: false, error: { code: err.code, message: err.message } });
         else {
-          this.log(`watch subscribe_run failed: ${(err as Error).stack ?? String(err)}`);
+          this.log.error(`watch subscribe_run failed: ${(err as Error).stack ?? String(err)}`);
           reply({ ok: false, error: { code: 'internal', message: (err as Error).message } });
         }
       });

@@ -17,6 +17,7 @@ import {
 } from '../../shared/index.js';
 import type { JobEventSink, JobService } from '../jobs/job-service.js';
 import { toJobEvent } from '../jobs/job-view.js';
+import type { Logger } from '../log.js';
 import type { JobStore } from '../store/index.js';
 import { assertVisible, jobNotFound } from '../auth/scope.js';
 import { socketPrincipal } from '../auth/socket-auth.js';
@@ -38,7 +39,7 @@ export class WatchHub implements JobEventSink {
     this.nsp.in(room(jobId)).socketsLeave(room(jobId));
   }
 
-  attach(service: JobService, store: JobStore, log: (line: string) => void): void {
+  attach(service: JobService, store: JobStore, log: Logger): void {
     this.nsp.on('connection', (socket) => {
       socket.on('subscribe', (raw, ack) => {
         const reply = typeof ack === 'function' ? ack : () => {};
@@ -60,7 +61,7 @@ export class WatchHub implements JobEventSink {
           .catch((err: unknown) => {
             if (err instanceof QgError) reply({ ok: false, error: { code: err.code, message: err.message } });
             else {
-              log(`watch subscribe failed: ${(err as Error).stack ?? String(err)}`);
+              log.error({ err, job_id: jobId }, 'watch subscribe failed; the watcher was told internal');
               reply({ ok: false, error: { code: 'internal', message: (err as Error).message } });
             }
           });
