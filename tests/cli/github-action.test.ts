@@ -2,13 +2,16 @@
  * The GitHub Action's reporting: (a) the pure functions of cli/github.ts (workflow-command escaping,
  * the step summary, annotations, the outputs file format) on RunView fixtures, and (b) the real
  * `qgjob github-summary` bin as a child process with GITHUB_STEP_SUMMARY and GITHUB_OUTPUT pointed
- * at temp files, as the action's step runs it. The action run end to end against a coordinator,
- * an agent and Appium is tests/e2e/github-action.test.ts.
+ * at temp files, as the action's step runs it; then action.yml and the example workflow as files
+ * (they parse, inputs never reach a script as code) and the action's scripts run with bash where no
+ * coordinator is needed. The action run end to end against a coordinator, an agent and Appium is
+ * tests/e2e/github-action.test.ts.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import type { JobView, RunView, TestCaseResult } from '../../shared/index.js';
 import {
   MAX_ANNOTATIONS,
@@ -25,8 +28,9 @@ import {
   stepSummary,
   workflowCommand,
 } from '../../cli/github.js';
+import { loadAction, runAction } from '../helpers/action-runner.js';
 import { jobViewFixture } from '../helpers/fixtures.js';
-import { qgjobBin, repoRoot, runQgjob, tempDir } from '../helpers/processes.js';
+import { freePort, qgjobBin, repoRoot, runQgjob, tempDir } from '../helpers/processes.js';
 
 // ───────────────────────────── fixtures ─────────────────────────────
 
@@ -390,6 +394,201 @@ test('bin: --help shows the command and an example', async () => {
   assert.match(r.stdout, /github-summary --from run\.json/);
   const top = await runQgjob(['--help']);
   assert.match(top.stdout, /github-summary/);
+});
+
+// ───────────────────────────── action.yml and the workflow, as files ─────────────────────────────
+
+const exprs = (s: string) => [...s.matchAll(/\$\{\{\s*(.*?)\s*\}\}/g)].map((m) => m[1]!);
+
+test('action.yml: a composite action; every run step has shell: bash and no ${{ }} inside its script', () => {
+  const action = loadAction();
+  assert.is(action.runs.using, 'composite');
+  assert.ok(action.name && action.description);
+  for (const name of ['coordinator-url', 'org-id', 'app-version-id', 'tests']) assert.is(action.inputs[name]?.required, true, name);
+  assert.equal(Object.keys(action.inputs).filter((n) => action.inputs[n]!.required), ['coordinator-url', 'org-id', 'app-version-id', 'tests']);
+  assert.is(action.inputs['test-root']!.default, '.');
+  assert.is(action.inputs.target!.default, 'emulator');
+  for (const [name, spec] of Object.entries(action.inputs)) assert.ok(spec.description, `input ${name} has a description`);
+  const ids = action.runs.steps.map((st) => st.id);
+  assert.equal(ids, ['install', 'submit', 'report']);
+  for (const st of action.runs.steps) {
+    assert.is(st.shell, 'bash', `step ${st.id} names its shell`);
+    assert.equal(exprs(st.run!), [], `step ${st.id}: inputs reach the script through env only`);
+    for (const e of exprs(JSON.stringify(st.env ?? {}))) {
+      for (const term of e.split('||').map((t) => t.trim())) {
+        const m = /^inputs\.([\w-]+)$/.exec(term);
+        if (m) assert.ok(m[1]! in action.inputs, `step ${st.id} reads a declared input (${term})`);
+        else assert.match(term, /^steps\.(submit|report)\.outputs\.[\w-]+$/, `step ${st.id}: ${term}`);
+      }
+    }
+  }
+  for (const name of ['run-id', 'status', 'passed', 'failed', 'total']) assert.match(action.outputs[name]!.value, new RegExp(`^\\$\\{\\{ steps\\.report\\.outputs\\.${name} \\}\\}$`));
+});
+
+test('the AppWright Test workflow: on push, MySQL 8 with a health check, the action on the passing example specs, logs kept on failure', () => {
+  const wf = parse(readFileSync(join(repoRoot, '.github/workflows/appwright-test.yml'), 'utf8'));
+  assert.is(wf.name, 'AppWright Test');
+  assert.ok('push' in wf.on && 'workflow_dispatch' in wf.on);
+  const job = wf.jobs.appwright;
+  assert.match(job['runs-on'], /^ubuntu-/);
+  assert.match(job.services.mysql.image, /^mysql:8\./);
+  assert.match(job.services.mysql.options, /--health-cmd="mysqladmin ping -h 127\.0\.0\.1/);
+  assert.ok(job.services.mysql.ports.includes('3306:3306'));
+  assert.match(job.env.DATABASE_URL, /^mysql:\/\/qgjob:qgjob@127\.0\.0\.1:3306\/qgjob$/);
+  const steps: Array<Record<string, any>> = job.steps;
+  assert.ok(steps.some((st) => st.uses?.startsWith('actions/setup-node@') && String(st.with['node-version']) === '20'));
+  assert.ok(steps.some((st) => st.run?.trim() === 'npm ci'));
+  const start = steps.find((st) => /coordinator/.test(st.run ?? ''))!.run as string;
+  for (const file of ['node_modules/appium/index.js', 'bin/qgjob.js', 'examples/lab.json']) {
+    assert.ok(start.includes(file), `the start step runs ${file}`);
+    assert.ok(existsSync(join(repoRoot, file)), `${file} exists`);
+  }
+  assert.match(start, /qgjob\.js coordinator /);
+  assert.match(start, /qgjob\.js agent --config examples\/lab\.json/);
+  // The action, with inputs it declares, on specs that exist and pass.
+  const use = steps.find((st) => st.uses === './')!;
+  const declared = loadAction().inputs;
+  for (const name of Object.keys(use.with)) assert.ok(name in declared, `action input ${name}`);
+  assert.is(use.with['test-root'], 'examples/appwright-project');
+  const fallback = /\|\| '([^']+)'/.exec(use.with.tests)![1]!;
+  assert.is(fallback, wf.on.workflow_dispatch.inputs.tests.default);
+  for (const spec of fallback.split(/\s+/)) {
+    assert.ok(existsSync(join(repoRoot, 'examples/appwright-project', spec)), spec);
+    assert.not.match(spec, /failing|long-running/, 'push runs only the passing specs');
+  }
+  const upload = steps.find((st) => st.uses?.startsWith('actions/upload-artifact@'))!;
+  assert.is(upload.if, 'failure()');
+  // No expression is pasted into a script: values reach scripts through env.
+  for (const st of steps) if (st.run) assert.equal(exprs(st.run), [], st.name);
+});
+
+// ───────────────────────────── action.yml's scripts, with bash ─────────────────────────────
+
+/** A `node` first on PATH that records each call's arguments, then runs the real node. */
+function recordingNode(): { dir: string; calls(): string[][] } {
+  const dir = tempDir('node-shim');
+  const log = join(dir, 'calls');
+  writeFileSync(log, '');
+  writeFileSync(join(dir, 'node'), `#!/usr/bin/env bash\n{ printf '%s\\0' "$@"; printf '\\n\\0'; } >> '${log}'\nexec '${process.execPath}' "$@"\n`);
+  chmodSync(join(dir, 'node'), 0o755);
+  return {
+    dir,
+    calls: () =>
+      readFileSync(log, 'utf8')
+        .split('\n\0')
+        .filter(Boolean)
+        .map((c) => c.split('\0').filter((a, i, all) => i < all.length - 1 || a !== '')),
+  };
+}
+
+test('action: the submit step passes each input as one argument, with name and idempotency key from the GitHub context', async () => {
+  const shim = recordingNode();
+  const closed = `http://127.0.0.1:${await freePort()}`;
+  const run = await runAction(
+    {
+      'coordinator-url': closed,
+      'org-id': 'qualgent',
+      'app-version-id': 'xyz123',
+      tests: 'tests/onboarding.spec.js\n  tests/slow-*.spec.js   tests/a b',
+      'test-root': 'examples/appwright-project',
+      priority: '7',
+      'job-timeout-minutes': '08',
+      args: '--max-attempts 2',
+    },
+    { skip: ['install'], env: { PATH: `${shim.dir}:${process.env.PATH}` } },
+  );
+  const submit = shim.calls().find((c) => c[1] === 'submit')!;
+  assert.ok(submit, JSON.stringify(shim.calls()));
+  assert.is(submit[0], join(repoRoot, 'bin/qgjob.js'));
+  const args = submit.slice(1);
+  const value = (f: string) => args[args.indexOf(f) + 1];
+  assert.is(value('--url'), closed);
+  assert.is(value('--org-id'), 'qualgent');
+  assert.is(value('--test-root'), 'examples/appwright-project');
+  assert.equal(args.flatMap((a, i) => (a === '--test' ? [args[i + 1]] : [])), ['tests/onboarding.spec.js', 'tests/slow-*.spec.js', 'tests/a', 'b'], 'globs reach qgjob unexpanded');
+  assert.is(value('--priority'), '7');
+  assert.is(value('--timeout-ms'), String(8 * 60_000));
+  assert.is(value('--max-attempts'), '2');
+  assert.is(value('--name'), 'AppWright Test #7');
+  assert.match(value('--idempotency-key')!, /^github:acme\/app:1000:1:appwright:[0-9a-f]{12}$/);
+  assert.equal(args.slice(-2), ['--wait', '--json']);
+  assert.ok(!args.includes('--build') && !args.includes('--test-retries'), 'empty inputs add no flag');
+  // The coordinator is not there: the submit step records qgjob's exit and the report step fails with it.
+  const [s, r] = run.steps;
+  assert.is(s!.code, 0, s!.stderr);
+  assert.match(s!.outputs['exit-code']!, /^[23]$/);
+  assert.ok(s!.outputs['run-json']!.startsWith(run.runnerTemp));
+  assert.is(r!.code, Number(s!.outputs['exit-code']));
+  assert.match(r!.stdout, new RegExp(`^::error title=qgjob submit failed::qgjob submit exited ${r!.code} without a run result`));
+});
+
+test('action: the idempotency key differs between submissions of different specs, and an explicit one is kept', async () => {
+  const keys: string[] = [];
+  for (const tests of ['tests/a.spec.js', 'tests/b.spec.js', 'tests/a.spec.js']) {
+    const shim = recordingNode();
+    await runAction({ 'coordinator-url': 'http://127.0.0.1:9', 'org-id': 'o', 'app-version-id': 'v', tests }, { skip: ['install', 'report'], env: { PATH: `${shim.dir}:${process.env.PATH}` } });
+    const submit = shim.calls().find((c) => c[1] === 'submit')!;
+    keys.push(submit[submit.indexOf('--idempotency-key') + 1]!);
+  }
+  assert.is.not(keys[0], keys[1]);
+  assert.is(keys[0], keys[2]);
+  const shim = recordingNode();
+  await runAction({ 'coordinator-url': 'http://127.0.0.1:9', 'org-id': 'o', 'app-version-id': 'v', tests: 't.spec.js', 'idempotency-key': 'mine', name: 'Nightly' }, { skip: ['install', 'report'], env: { PATH: `${shim.dir}:${process.env.PATH}` } });
+  const submit = shim.calls().find((c) => c[1] === 'submit')!;
+  assert.is(submit[submit.indexOf('--idempotency-key') + 1], 'mine');
+  assert.is(submit[submit.indexOf('--name') + 1], 'Nightly');
+});
+
+test('action: input values are data, never shell code', async () => {
+  const dir = tempDir('inject');
+  const marker = (n: number) => join(dir, `pwned${n}`);
+  const run = await runAction(
+    {
+      'coordinator-url': `http://127.0.0.1:${await freePort()}`,
+      'org-id': `$(touch ${marker(1)})`,
+      'app-version-id': `\`touch ${marker(2)}\``,
+      tests: `tests/a.spec.js"; touch ${marker(3)}; echo "`,
+      name: `'; touch ${marker(4)}; '`,
+      'test-root': `$(touch ${marker(5)})`,
+      args: `; touch ${marker(6)}`,
+    },
+    { skip: ['install'] },
+  );
+  for (let n = 1; n <= 6; n++) assert.not.ok(existsSync(marker(n)), `input ${n} was run as code`);
+  assert.is.not(run.last.code, 0);
+});
+
+test('action: missing tests or a bad job-timeout-minutes fail the submit step with exit 2 and an ::error; the report step does not run', async () => {
+  const empty = await runAction({ 'coordinator-url': 'http://127.0.0.1:9', 'org-id': 'o', 'app-version-id': 'v', tests: ' \n ' }, { skip: ['install'] });
+  assert.is(empty.steps.length, 1);
+  assert.is(empty.last.code, 2);
+  assert.is(empty.last.stdout.trim(), '::error title=qgjob action::the tests input names no spec file');
+  const bad = await runAction({ 'coordinator-url': 'http://127.0.0.1:9', 'org-id': 'o', 'app-version-id': 'v', tests: 't.spec.js', 'job-timeout-minutes': '1.5' }, { skip: ['install'] });
+  assert.is(bad.last.code, 2);
+  assert.match(bad.last.stdout, /job-timeout-minutes must be a whole number of minutes, got "1\.5"/);
+});
+
+test('action: the report step reads the RunView the submit step left, writes the summary and outputs, and fails the step with the run', async () => {
+  // The submit step is skipped; its outputs are what it would have written.
+  const runJson = join(tempDir('report'), 'run.json');
+  writeFileSync(runJson, JSON.stringify(runOf([passedJob(), failedJob()])));
+  const action = loadAction();
+  const report = action.runs.steps.find((st) => st.id === 'report')!;
+  const dir = tempDir('report-step');
+  const files = { summary: join(dir, 'summary'), output: join(dir, 'output') };
+  for (const f of Object.values(files)) writeFileSync(f, '');
+  const script = join(dir, 'script.sh');
+  writeFileSync(script, report.run!);
+  const { spawnSync } = await import('node:child_process');
+  const r = spawnSync('bash', ['--noprofile', '--norc', '-eo', 'pipefail', script], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, GITHUB_ACTION_PATH: repoRoot, GITHUB_WORKSPACE: repoRoot, GITHUB_STEP_SUMMARY: files.summary, GITHUB_OUTPUT: files.output, RUN_JSON: runJson, SUBMIT_EXIT: '1', LINK_URL: URL_, INPUT_TEST_ROOT: 'examples/appwright-project' },
+  });
+  assert.is(r.status, 1, r.stderr);
+  assert.match(r.stdout, /^::error file=examples\/appwright-project\/tests\/failing\.spec\.js,title=tests\/failing\.spec\.js failed::/);
+  assert.ok(readFileSync(files.summary, 'utf8').startsWith('### ❌ qgjob run failed: 1 of 2 specs failed'));
+  assert.equal(parseOutputsFile(readFileSync(files.output, 'utf8')), stepOutputs(runOf([passedJob(), failedJob()]), { coordinatorUrl: URL_ }));
 });
 
 test.run();
