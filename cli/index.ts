@@ -392,6 +392,16 @@ async function agent(ctx: Ctx): Promise<number> {
   return runAgent(flags);
 }
 
+/** `qgjob github-summary`: a finished run as a GitHub Actions step summary, annotations and outputs. */
+async function githubSummary(ctx: Ctx): Promise<number> {
+  const from = flag(ctx, 'from');
+  if (from === undefined) throw usage('missing required option --from <run.json> (what qgjob submit --wait --json printed)');
+  const url = flag(ctx, 'coordinator-url') ?? flag(ctx, 'url') ?? process.env.QGJOB_URL;
+  if (url !== undefined && !/^https?:\/\/[^/\s]/i.test(url)) throw usage(`--coordinator-url must be an http(s) URL, got "${url}"`);
+  const { githubSummary: run } = await import('./github-summary.js');
+  return run({ from, coordinatorUrl: url, testRoot: flag(ctx, 'test-root') });
+}
+
 // ───────────────────────────── program ─────────────────────────────
 
 const URL_HELP = `Coordinator URL (default: $QGJOB_URL, else ${DEFAULT_COORDINATOR_URL})`;
@@ -558,6 +568,17 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
       .option('--shutdown-grace-ms <ms>', 'On SIGTERM/SIGINT, how long running specs may finish before they are handed back (default: 30000)')
       .example((bin) => `  $ ${bin} agent --url http://127.0.0.1:8080 --config examples/lab.json`),
     agent,
+  );
+
+  def(
+    cli
+      .command('github-summary', 'In GitHub Actions: write a finished run (submit --wait --json) as the step summary, ::error annotations and step outputs; exit with its result')
+      .option('--from <file>', 'The run JSON that `qgjob submit --wait --json` printed (required)')
+      .option('--coordinator-url <url>', 'Coordinator URL for job links (default: --url, else $QGJOB_URL, else no links)')
+      .option('--test-root <dir>', 'Folder the spec paths are relative to, from the repository root (annotations point at <dir>/<spec>)')
+      .option('--url <url>', 'Same as --coordinator-url')
+      .example((bin) => `  $ ${bin} submit … --wait --json > run.json; ${bin} github-summary --from run.json --coordinator-url https://qgjob.example.com --test-root e2e`),
+    githubSummary,
   );
 
   cli.option('--token <token>', "API token of your org (default: $QGJOB_TOKEN); for `agent`, the agent token (default: $QGJOB_AGENT_TOKEN). Prefer the variables: a flag shows in ps");
