@@ -36,7 +36,8 @@ const posix = (p: string) => p.replace(/\\/g, '/').replace(/^(\.\/)+/, '');
  * The spec files of `qgjob submit`, or null when it submits one job as before: exactly one
  * `--test` that is not a glob, and no `--run`, `--name` or `--idempotency-key`. Globs are expanded
  * against `--test-root` (default: the current folder); plain paths are taken as given. The list is
- * relative to the test project, with posix separators, without duplicates, sorted.
+ * relative to the test project, with posix separators, without duplicates, in the order given (each
+ * glob's matches sorted), which is the order of the run's jobs.
  * Errors (exit 2): a glob that matches nothing, a `--test-root` that is not a folder. (An unquoted
  * glob that the shell expanded leaves extra arguments, which cac refuses.)
  */
@@ -66,9 +67,9 @@ export async function runTests(ctx: RunCtx): Promise<string[] | null> {
     }
     const found = await glob(v, { cwd: root, onlyFiles: true, expandDirectories: false, ignore: ['**/node_modules/**'] });
     if (found.length === 0) throw usage(`--test '${v}' matched no files under ${root}`);
-    for (const f of found) paths.add(posix(f));
+    for (const f of found.map(posix).sort()) paths.add(f);
   }
-  return [...paths].sort();
+  return [...paths];
 }
 
 /**

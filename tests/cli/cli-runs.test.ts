@@ -60,18 +60,18 @@ test.after(async () => {
 const base = () => ['submit', '--url', url, '--org-id', 'acme', '--app-version-id', 'xyz123', '--target', 'emulator'];
 const last = () => requests[requests.length - 1]!;
 
-test('several --test make one run: paths sorted, posix, without duplicates, with the job defaults', async () => {
+test('several --test make one run: paths in the order given, posix, without duplicates, with the job defaults', async () => {
   const r = await qgjob([...base(), '--test', 'tests/b.spec.js', '--test', './tests/a.spec.js', '--test', 'tests/b.spec.js', '--name', 'CI #1']);
   assert.is(r.code, 0, r.stderr);
   assert.is(r.stdout.split('\n')[0], 'run_1');
-  assert.match(r.stdout, /job_1\s+tests\/a\.spec\.js\n\s+job_2\s+tests\/b\.spec\.js/);
+  assert.match(r.stdout, /job_1\s+tests\/b\.spec\.js\n\s+job_2\s+tests\/a\.spec\.js/);
   assert.equal(last(), {
     method: 'POST',
     url: '/api/v1/runs',
     body: {
       org_id: 'acme',
       app_version_id: 'xyz123',
-      tests: ['tests/a.spec.js', 'tests/b.spec.js'],
+      tests: ['tests/b.spec.js', 'tests/a.spec.js'],
       target: 'emulator',
       platform: 'android',
       priority: 5,
@@ -122,7 +122,7 @@ test('bad run input exits 2 with a one-line reason and sends nothing', async () 
   assert.match(noRoot.stderr, /^qgjob: --test-root \S+no\/such\/folder is not a folder\n$/);
   const escape = await qgjob([...base(), '--test', 'a.js', '--test', '../b.js']);
   assert.is(escape.code, 2);
-  assert.match(escape.stderr, /^qgjob: invalid value for --test\n {2}--test \(tests\.0\): test_path must not leave the test project/);
+  assert.match(escape.stderr, /^qgjob: invalid value for --test\n {2}--test \(tests\.1\): test_path must not leave the test project/);
   const noTarget = await qgjob(['submit', '--url', url, '--org-id', 'a', '--app-version-id', 'v', '--test', 'a.js', '--test', 'b.js']);
   assert.is(noTarget.code, 2);
   assert.match(noTarget.stderr, /^qgjob: missing required option --target/);
