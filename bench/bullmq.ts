@@ -15,9 +15,9 @@ import { type BenchOptions, type BenchResult, isMain, main, msSince, nowNs, roun
 import { ensureRedis, loadIORedis } from './lib/redis.js';
 
 export async function run(opts: BenchOptions): Promise<BenchResult> {
-  const latencyJobs = size(opts, 'dispatch_jobs', 2000, 40);
-  const latencyWarmup = size(opts, 'dispatch_warmup', 300, 5);
-  const flowJobs = size(opts, 'throughput_jobs', 20_000, 100);
+  const latencyJobs = size(opts, 'dispatch_jobs', 2000, 20);
+  const latencyWarmup = size(opts, 'dispatch_warmup', 300, 3);
+  const flowJobs = size(opts, 'throughput_jobs', 20_000, 20);
   const IORedis = await loadIORedis();
   const redis = await ensureRedis();
   const rows: BenchResult['rows'] = [];

@@ -11,9 +11,9 @@ import { withSystem } from './lib/fleet.js';
 import { Submitter, benchSpec } from './lib/submit.js';
 
 export async function run(opts: BenchOptions): Promise<BenchResult> {
-  const jobs = size(opts, 'dispatch_jobs', 2000, 40);
-  const warmup = size(opts, 'dispatch_warmup', 300, 5);
-  const agents = size(opts, 'dispatch_agents', 50, 5);
+  const jobs = size(opts, 'dispatch_jobs', 2000, 20);
+  const warmup = size(opts, 'dispatch_warmup', 300, 3);
+  const agents = size(opts, 'dispatch_agents', 50, 3);
   const everyMs = 5;
   const rows: BenchResult['rows'] = [];
   for (const kind of opts.dbs) {

@@ -11,9 +11,9 @@ import { withSystem } from './lib/fleet.js';
 import { Submitter, benchSpec } from './lib/submit.js';
 
 export async function run(opts: BenchOptions): Promise<BenchResult> {
-  const jobs = size(opts, 'throughput_jobs', 20_000, 100);
-  const warmup = size(opts, 'throughput_warmup', 1000, 10);
-  const agents = size(opts, 'throughput_agents', 50, 5);
+  const jobs = size(opts, 'throughput_jobs', 20_000, 20);
+  const warmup = size(opts, 'throughput_warmup', 1000, 4);
+  const agents = size(opts, 'throughput_agents', 50, 3);
   const inFlight = 50;
   const versions = 10;
   const rows: BenchResult['rows'] = [];
