@@ -14,7 +14,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   const jobs = size(opts, 'dispatch_jobs', 2000, 20);
   const warmup = size(opts, 'dispatch_warmup', 300, 3);
   const agents = size(opts, 'dispatch_agents', 50, 3);
-  const everyMs = 5;
+  const everyMs = size(opts, 'dispatch_every_ms', 5, 5);
   const rows: BenchResult['rows'] = [];
   for (const kind of opts.dbs) {
     rows.push(

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -60,7 +60,7 @@ export function optionsFromArgv(argv = process.argv.slice(2), env = process.env)
     smoke,
     dbs: dbs.filter((d) => d === 'sqlite' || mysqlBaseUrl),
     mysqlBaseUrl,
-    cpuProfDir: prof ? join(process.cwd(), prof) : null,
+    cpuProfDir: prof ? resolve(prof) : null,
     sizes,
     writeResults: !argv.includes('--no-write'),
   };

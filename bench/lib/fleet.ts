@@ -31,6 +31,10 @@ export async function withSystem<T>(kind: DbKind, opts: BenchOptions, tag: strin
         return host;
       },
     });
+  } catch (err) {
+    // What the coordinator said last usually explains a failed run.
+    if (coordinator) (err as Error).message += `\n--- coordinator stderr (tail) ---\n${coordinator.proc.stderr.slice(-3000)}`;
+    throw err;
   } finally {
     for (const h of children.reverse()) {
       await h.request('close', {}, 30_000).catch(() => undefined);

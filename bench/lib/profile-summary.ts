@@ -36,7 +36,7 @@ export function summarize(file: string, top = 25): { functions: Array<Record<str
     const where = cf.url.replace(/^file:\/\//, '');
     const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(where)?.[1];
     const own = /\/dist\/(.+)$/.exec(where)?.[1];
-    const a = pkg ?? (own ? `qgjob ${own.split('/').slice(0, 2).join('/')}` : where.startsWith('node:') ? where : name.startsWith('(') ? name : 'other');
+    const a = pkg ?? (own ? `qgjob ${own.split('/').slice(0, 2).join('/')}` : where.startsWith('node:') ? where : name.startsWith('(') || where ? name : `(native) ${name}`);
     const shortWhere = pkg ? `${pkg}/…/${where.split('/').pop()}` : own ?? where;
     const key = `${name} ${shortWhere}:${cf.lineNumber + 1}`;
     fn.set(key, (fn.get(key) ?? 0) + us);

@@ -74,11 +74,14 @@ export class Submitter {
   async paced(n: number, everyMs: number, spec: (i: number) => Record<string, unknown>): Promise<Submitted[]> {
     const t0 = performance.now();
     const pending: Array<Promise<Submitted>> = [];
-    for (let i = 0; i < n; i++) {
+    let failure: Error | null = null;
+    for (let i = 0; i < n && !failure; i++) {
       const due = t0 + i * everyMs;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      pending.push(this.submit(spec(i)));
+      const p = this.submit(spec(i));
+      p.catch((err: Error) => (failure ??= err)); // handled now, not only once the loop is over
+      pending.push(p);
     }
     return Promise.all(pending);
   }
