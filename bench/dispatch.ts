@@ -49,6 +49,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
             accepted_to_assign_p99_ms: round(b.p99),
             http_201_p50_ms: round(http.p50),
             http_201_p99_ms: round(http.p99),
+            http_resets: sub.resets,
           };
         } finally {
           sub.close();

@@ -43,6 +43,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
             coordinator_cpu_ms_per_job: round(cpu.cpuMs / jobs),
             coordinator_cores: round(cpu.cores),
             coordinator_rss_mb: round(after.rss / 2 ** 20),
+            http_resets: sub.resets,
           };
         } finally {
           sub.close();

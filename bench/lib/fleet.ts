@@ -33,8 +33,8 @@ export async function withSystem<T>(kind: DbKind, opts: BenchOptions, tag: strin
     });
   } catch (err) {
     // What the coordinator said last usually explains a failed run.
-    if (coordinator) (err as Error).message += `\n--- coordinator stderr (tail) ---\n${coordinator.proc.stderr.slice(-3000)}`;
-    throw err;
+    if (!coordinator) throw err;
+    throw new Error(`${(err as Error).stack ?? String(err)}\n--- coordinator stderr (tail) ---\n${coordinator.proc.stderr.slice(-3000)}`, { cause: err });
   } finally {
     for (const h of children.reverse()) {
       await h.request('close', {}, 30_000).catch(() => undefined);

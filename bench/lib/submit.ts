@@ -21,6 +21,8 @@ export function benchSpec(i: number, versions = 1): Record<string, unknown> {
 export class Submitter {
   readonly #agent: Agent;
   readonly #url: URL;
+  /** Requests sent again after the server reset their connection before reading them. */
+  resets = 0;
 
   constructor(baseUrl: string, sockets = 64) {
     this.#agent = new Agent({ keepAlive: true, maxSockets: sockets });
@@ -32,10 +34,9 @@ export class Submitter {
   }
 
   /** POSTs one spec; rejects unless the answer is 201. */
-  submit(spec: Record<string, unknown>): Promise<Submitted> {
+  submit(spec: Record<string, unknown>, sentNs = nowNs(), attempt = 0): Promise<Submitted> {
     const body = JSON.stringify(spec);
     return new Promise((resolve, reject) => {
-      const sentNs = nowNs();
       const req = request(
         this.#url,
         { method: 'POST', agent: this.#agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
@@ -51,7 +52,15 @@ export class Submitter {
           res.on('error', reject);
         },
       );
-      req.on('error', reject);
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // The server closed a keep-alive socket it thought idle while this request was on its way
+        // (it resets a socket closed with unread data; seen when its event loop stalls for seconds):
+        // the request was never read, so it is sent again, and counted.
+        if (err.code === 'ECONNRESET' && attempt < 5) {
+          this.resets++;
+          this.submit(spec, sentNs, attempt + 1).then(resolve, reject);
+        } else reject(err);
+      });
       req.end(body);
     });
   }
