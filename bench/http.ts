@@ -9,6 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type BenchOptions, type BenchResult, isMain, main, round, size, startTsChild, tempDir } from './lib/common.js';
+import { cpuBetween } from './lib/coordinator.js';
 import { withSystem } from './lib/fleet.js';
 import { benchSpec } from './lib/submit.js';
 
@@ -92,9 +93,18 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
       await withSystem(kind, opts, 'http', async ({ coordinator }) => {
         const url = `${coordinator.url}/api/v1/jobs`;
         if (!opts.smoke) await load(url, 2);
+        const before = await coordinator.stats();
         const r = await load(url, seconds);
         const s = await coordinator.stats();
-        return { server: 'qgjob POST /api/v1/jobs (validated, stored, queued)', db: kind, ...r, coordinator_rss_mb: round(s.rss / 2 ** 20) };
+        const cpu = cpuBetween(before, s);
+        return {
+          server: 'qgjob POST /api/v1/jobs (validated, stored, queued)',
+          db: kind,
+          ...r,
+          coordinator_cores: round(cpu.cores),
+          coordinator_cpu_ms_per_req: r.requests ? round(cpu.cpuMs / r.requests) : null,
+          coordinator_rss_mb: round(s.rss / 2 ** 20),
+        };
       }),
     );
   }

@@ -50,6 +50,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
             latency_max_ms: round(lat.max),
             lost_lines: st.lines.reduce((n, l) => n + Math.max(0, total - l), 0),
             coordinator_cores: round(cpu.cores),
+            coordinator_cpu_ms_per_1k_lines: round((cpu.cpuMs / total) * 1000),
             coordinator_rss_mb: round(after.rss / 2 ** 20),
           };
         } finally {

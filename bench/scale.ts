@@ -161,6 +161,8 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
         refill_p50_ms: round(refill.p50),
         refill_p99_ms: round(refill.p99),
       });
+    } catch (err) {
+      throw new Error(`${(err as Error).stack ?? String(err)}\n--- simulated agents (tail) ---\n${sim?.stderr.slice(-2000) ?? ''}\n--- coordinator (tail) ---\n${coordinator?.proc.stderr.slice(-2000) ?? ''}`);
     } finally {
       if (sim) {
         await sim.request('close', {}, 30_000).catch(() => undefined);

@@ -206,6 +206,7 @@ export function startIpcChild(args: string[], env: NodeJS.ProcessEnv = {}): IpcC
     for (const l of listeners) l(m);
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.on('error', () => undefined); // a send on a closed channel: the request that made it rejects
   const died = (what: string) => new Error(`${args.at(-2) ?? args[0]} exited before ${what}:\n${stderr.slice(-4000)}`);
   return {
     child,
@@ -226,7 +227,8 @@ export function startIpcChild(args: string[], env: NodeJS.ProcessEnv = {}): IpcC
           clearTimeout(t);
           reject(died(`answering ${type}`));
         });
-        child.send({ ...msg, type, id });
+        if (!child.connected) return reject(died(`answering ${type}`));
+        child.send({ ...msg, type, id }, (err) => err && reject(died(`answering ${type} (${err.message})`)));
       });
     },
     next<T>(type: string, timeoutMs = 600_000): Promise<T> {
