@@ -109,7 +109,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
 
       // Idle: only heartbeats and the sweep. Let the burst settle first.
       await new Promise((r) => setTimeout(r, opts.smoke ? 500 : 5000));
-      await sim.request('stats'); // drops the heartbeat times of the burst
+      const h0 = await sim.request<{ heartbeats: number }>('stats'); // also drops the heartbeat times of the burst
       const i0 = await coordinator.stats();
       await new Promise((r) => setTimeout(r, idleS * 1000));
       const i1 = await coordinator.stats();
@@ -151,7 +151,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
         heap_mb_fleet: round(i1.heap_used / 2 ** 20),
         rss_mb_restarted: round(restarted.rss / 2 ** 20),
         idle_cpu_pct: round(idle.cores * 100),
-        heartbeats_per_s: round((hb.heartbeats / idle.wallMs) * 1000),
+        heartbeats_per_s: round(((hb.heartbeats - h0.heartbeats) / idle.wallMs) * 1000),
         heartbeat_rtt_p99_ms: round(hbRtt.p99),
         decision_rounds: dec.n,
         decision_p50_ms: round(dec.p50),
