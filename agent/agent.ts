@@ -30,6 +30,7 @@ import { LocalBuilds } from './builds/local-builds.js';
 import { AppUploadCache, BrowserStackClient, BrowserStackError, credentialsFromEnv, DEFAULT_CREDENTIAL_ENV } from './cloud/browserstack.js';
 import { BrowserStackSlot } from './device/browserstack-slot.js';
 import { DeviceSlot } from './device/device-slot.js';
+import { NoopSlot } from './device/noop-slot.js';
 import type { Slot } from './device/slot.js';
 import { type Logger, toLogger } from './log.js';
 import { LogStreamer } from './log-streamer.js';
@@ -139,6 +140,7 @@ export class AgentProcess implements Agent {
   }
 
   #makeSlot(config: AgentOptions['slots'][number], builds: LocalBuilds): Slot {
+    if (config.noop) return new NoopSlot(config, config.noop);
     if (config.target !== 'browserstack') return new DeviceSlot(config, builds);
     if (!config.browserstack) throw new Error(`slot ${config.slotId}: a browserstack slot needs "browserstack": { "os_version": … }`);
     const bs = config.browserstack;
@@ -283,6 +285,7 @@ export class AgentProcess implements Agent {
           if (st.health === 'offline' && (await st.slot.cloudCap()) !== null) this.#setHealth(st, 'ok', null);
           return;
         }
+        if (st.slot.runJob) return; // a benchmarks' noop slot: no device to check
         const busy = [...this.#attempts.values()].some((a) => a.slot_id === st.slot.config.slotId && !a.finishing);
         if (busy) return; // a running spec proves (or disproves) the device itself
         const url = `${st.slot.config.appiumUrl.replace(/\/+$/, '')}/status`;
@@ -464,9 +467,11 @@ export class AgentProcess implements Agent {
 
     const workDir = join(this.#workDir, 'attempts', a.attempt_id.replace(/[^A-Za-z0-9._-]/g, '_'));
     try {
-      await mkdir(workDir, { recursive: true });
+      if (!slot.runJob) await mkdir(workDir, { recursive: true });
       await slot.beginRun();
-      const result = await runAppwrightSpec({
+      const runJob = slot.runJob?.bind(slot);
+      const ctx = { jobId: a.job_id, appVersionId: a.app_version_id, testPath: a.test_path, build: a.build };
+      const result = runJob ? await runJob(ctx, { onLine: (stream, text) => streamer.push(stream, text), backlog: () => streamer.backlog, signal }) : await runAppwrightSpec({
         projectDir: resolve(this.opts.projectDir),
         testPath: a.test_path,
         session: prepared.session,
@@ -521,7 +526,7 @@ export class AgentProcess implements Agent {
       if (!attempt.finishing) await error(`the agent failed while running the spec: ${(err as Error).message}`);
       else throw err;
     } finally {
-      await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+      if (!slot.runJob) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     }
   }
 }

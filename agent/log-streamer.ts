@@ -55,6 +55,11 @@ export class LogStreamer {
     return this.#seq;
   }
 
+  /** Chunks cut but not yet acknowledged (or refused). */
+  get backlog(): number {
+    return this.#queue.length;
+  }
+
   push(stream: LogLine['stream'], text: string): void {
     if (this.#stopped || this.#queuedBytes + this.#pendingBytes >= this.#o.maxSpoolBytes) {
       this.undelivered++;

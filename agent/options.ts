@@ -1,6 +1,7 @@
 /** Options of an agent process. Times in milliseconds. */
 import type { Platform, QgError, Target } from '../shared/index.js';
 import type { LogTarget } from './log.js';
+import type { NoopSlotOptions } from './device/noop-slot.js';
 
 /** One device (or emulator) the agent drives through an Appium/WebDriver endpoint. */
 export interface SlotConfig {
@@ -15,6 +16,8 @@ export interface SlotConfig {
   capabilities?: Record<string, unknown>;
   /** For `target: 'browserstack'`: the cloud device (deviceName is BrowserStack's device name). */
   browserstack?: BrowserStackSlotConfig;
+  /** Benchmarks only: a noop slot (agent/device/noop-slot.ts) with no device; set programmatically, never from a lab file. */
+  noop?: NoopSlotOptions;
 }
 
 /** A BrowserStack slot. Credentials come from the environment, never from files or flags. */

@@ -6,7 +6,7 @@
  */
 import type { AssignedBuild } from '../../shared/index.js';
 import type { SlotConfig } from '../options.js';
-import type { DeviceSession } from '../runner/appwright-runner.js';
+import type { DeviceSession, SpecResult } from '../runner/appwright-runner.js';
 
 export interface RunContext {
   jobId: string;
@@ -28,6 +28,14 @@ export interface RunVideo {
   note: string | null;
 }
 
+/** What a slot that runs jobs itself gets from the agent (see `Slot.runJob`). */
+export interface JobRunIo {
+  onLine: (stream: 'stdout' | 'stderr', text: string) => void;
+  /** Log chunks cut but not yet acknowledged by the coordinator. */
+  backlog: () => number;
+  signal: AbortSignal;
+}
+
 /** Uploads a recorded video for the running attempt; resolves with its stable URL. */
 export type VideoUploader = (bytes: Buffer, contentType: string) => Promise<string>;
 
@@ -45,4 +53,9 @@ export interface Slot {
   endRun(result: { passed: boolean; reason: string | null }, say: (line: string) => void, upload: VideoUploader): Promise<RunVideo>;
   /** Ends the session, if any (after a broken or stopped run, and at shutdown). */
   release(): Promise<void>;
+  /**
+   * Benchmarks only (the noop slot): runs the job itself instead of the AppWright runner. A slot
+   * with it has no Appium server, so the agent does not health-check it.
+   */
+  runJob?(ctx: RunContext, io: JobRunIo): Promise<SpecResult>;
 }

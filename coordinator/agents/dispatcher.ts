@@ -10,6 +10,7 @@
  * coordinator holds no lease for it. So a slot is never handed a new job while its agent may still
  * be stopping the old one.
  */
+import { channel } from 'node:diagnostics_channel';
 import type { AssignedBuild, Assignment, ErrorReason, Platform, RunningAttempt, Target } from '../../shared/index.js';
 import { type Decision, type SchedulerInput, type SchedulerPolicy, type SlotState, explainWaiting, scheduleRound } from '../scheduler/index.js';
 import { type JobService, queuedSinceMs } from '../jobs/job-service.js';
@@ -43,6 +44,9 @@ function slotFields(slotKey: string): { agent_id: string; slot_id: string } {
   const i = slotKey.indexOf('/');
   return { agent_id: slotKey.slice(0, i), slot_id: slotKey.slice(i + 1) };
 }
+
+/** Each round's decision time (`{ ms, decisions }`) for benchmarks; costs nothing while nobody subscribes. */
+export const roundChannel = channel('qgjob:dispatcher:round');
 
 export class Dispatcher {
   readonly #leases = new Map<string, Lease>();
@@ -104,7 +108,9 @@ export class Dispatcher {
   }
 
   #round(): void {
+    const t0 = roundChannel.hasSubscribers ? performance.now() : 0;
     const { decisions, wakeAtMs } = scheduleRound(this.#input());
+    if (t0) roundChannel.publish({ ms: performance.now() - t0, decisions: decisions.length });
     // A job held for a busy warm slot is looked at again when its hold ends, even if nothing happens.
     if (this.#wake) clearTimeout(this.#wake);
     // At least 50 ms apart, so a hold that keeps ending "now" cannot spin the event loop.

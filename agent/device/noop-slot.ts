@@ -1,0 +1,67 @@
+/**
+ * BENCHMARKS ONLY: a slot with no device behind it. It takes an assignment, reports `started`
+ * with no install and `passed` with one test case at once (no sleep, no Playwright), optionally
+ * after emitting `logLines` log lines as fast as the agent's log streamer lets it (at most a few
+ * unacknowledged chunks in flight). It exists so `bench/` can measure the coordinator's own
+ * overhead; it is reachable only programmatically (`SlotConfig.noop`), never from a lab file or a
+ * `qgjob agent` flag.
+ */
+import type { SlotConfig } from '../options.js';
+import type { SpecResult } from '../runner/appwright-runner.js';
+import type { JobRunIo, Prepared, RunContext, RunVideo, Slot } from './slot.js';
+
+export interface NoopSlotOptions {
+  /** Log lines each job emits before it passes. Default 0. */
+  logLines?: number;
+  /** Characters per log line (its text starts with the line number and a timestamp). Default 80. */
+  lineChars?: number;
+  /** Called when the agent hands the slot a job (the assignment's arrival, for latency measurements). */
+  onJob?: (ctx: RunContext) => void;
+}
+
+/** Unacknowledged log chunks allowed in flight before the noop job waits for the coordinator. */
+const MAX_BACKLOG_CHUNKS = 2;
+
+export class NoopSlot implements Slot {
+  readonly installedAppVersionId = null;
+  readonly installs = 0;
+
+  constructor(
+    readonly config: SlotConfig,
+    private readonly opts: NoopSlotOptions = {},
+  ) {}
+
+  async prepare(ctx: RunContext): Promise<Prepared> {
+    this.opts.onJob?.(ctx);
+    return { session: { endpoint: 'noop:', sessionId: 'noop', capabilities: {}, platform: this.config.platform }, install: null };
+  }
+
+  async runJob(_ctx: RunContext, io: JobRunIo): Promise<SpecResult> {
+    const lines = this.opts.logLines ?? 0;
+    const width = this.opts.lineChars ?? 80;
+    for (let i = 0; i < lines; i++) {
+      if (io.signal.aborted) break;
+      // `t=` is process.hrtime (CLOCK_MONOTONIC, shared by every process on the host) in ns: a watcher
+      // in another process computes agent → watcher latency from it.
+      const head = `noop line ${i} t=${process.hrtime.bigint()} `;
+      io.onLine('stdout', head.length < width ? head.padEnd(width, '.') : head);
+      if (i % 100 === 99) while (io.backlog() >= MAX_BACKLOG_CHUNKS && !io.signal.aborted) await new Promise((r) => setTimeout(r, 1));
+    }
+    if (io.signal.aborted) return { outcome: 'error', testCases: [], durationMs: 0, errorMessage: 'stopped', exitCode: null };
+    return {
+      outcome: 'passed',
+      testCases: [{ title: 'noop', full_title: 'noop', status: 'passed', duration_ms: 0, error_message: null, retry: 0 }],
+      durationMs: 0,
+      errorMessage: null,
+      exitCode: 0,
+    };
+  }
+
+  async beginRun(): Promise<void> {}
+
+  async endRun(): Promise<RunVideo> {
+    return { url: null, note: null };
+  }
+
+  async release(): Promise<void> {}
+}
