@@ -2,7 +2,7 @@
 // The `qgjob` command: runs the compiled CLI (`npm run build` writes dist/).
 let runCli;
 try {
-  ({ runCli } = await import('../dist/cli/index.js'));
+  ({ runCli } = await import('../dist/cli/main.js'));
 } catch (err) {
   if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !String(err.message).includes('dist')) throw err;
   process.stderr.write('qgjob: the CLI is not built: run `npm run build` in the qgjob folder\n');

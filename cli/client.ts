@@ -37,7 +37,8 @@ import {
 import type { RunWatchOptions } from './watch-run.js';
 
 /** Default coordinator URL when neither `--url` nor `QGJOB_URL` is given. */
-export const DEFAULT_COORDINATOR_URL = 'http://127.0.0.1:8080';
+export { DEFAULT_COORDINATOR_URL } from './defaults.js';
+import { DEFAULT_COORDINATOR_URL } from './defaults.js';
 
 export interface QgClientOptions {
   /** Coordinator base URL, e.g. `http://127.0.0.1:8080` (a trailing slash is fine). */

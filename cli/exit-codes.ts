@@ -17,7 +17,8 @@
  * `cancelled` maps to 3, not 0: a job or run that was cancelled proved nothing, so CI must not pass
  * on it. A run's status is `runStatus` (shared/run.ts): a test failure anywhere outranks an error.
  */
-import { QgError, type ErrorCode, type JobState, type RunState } from '../shared/index.js';
+import { QgError, type ErrorCode } from '../shared/errors.js';
+import type { JobState, RunState } from '../shared/index.js';
 
 export const EXIT = {
   OK: 0,

@@ -4,12 +4,13 @@
  */
 import { z } from 'zod';
 import { QgError } from './errors.js';
+import { BUILD_MODES, JOB_STATES, PLATFORMS, TARGETS } from './enums.js';
 
-export const TARGETS = ['emulator', 'device', 'browserstack'] as const;
+export { BUILD_MODES, JOB_STATES, PLATFORMS, TARGETS };
+
 export const Target = z.enum(TARGETS);
 export type Target = z.infer<typeof Target>;
 
-export const PLATFORMS = ['android', 'ios'] as const;
 export const Platform = z.enum(PLATFORMS);
 export type Platform = z.infer<typeof Platform>;
 
@@ -42,7 +43,6 @@ export const AppVersionId = Ident('app_version_id');
  *   (`build_not_found`);
  * - `agent`: always the agent's own build files, even when a build is registered.
  */
-export const BUILD_MODES = ['auto', 'registry', 'agent'] as const;
 export const BuildMode = z.enum(BUILD_MODES);
 export type BuildMode = z.infer<typeof BuildMode>;
 
@@ -96,7 +96,6 @@ export const JobSpec = z
 export type JobSpecInput = z.input<typeof JobSpec>;
 export type JobSpec = z.output<typeof JobSpec>;
 
-export const JOB_STATES = ['queued', 'assigned', 'running', 'passed', 'failed', 'error', 'cancelled', 'timed_out'] as const;
 export const JobState = z.enum(JOB_STATES);
 export type JobState = z.infer<typeof JobState>;
 
