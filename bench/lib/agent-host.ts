@@ -31,8 +31,10 @@ const receipts: Array<[string, string]> = [];
 const waiters: Array<{ n: number; resolve: (v: object) => void }> = [];
 const log = (line: string) => {
   // "attempt <id> passed" is logged once the coordinator acknowledged the result (stored it).
-  if (!line.startsWith('attempt ')) return;
-  if (line.endsWith(' passed')) {
+  // The line is the message, then the entry's fields as ` key=value` (agent/log.ts).
+  const outcome = /^attempt \S+ (\S+)/.exec(line)?.[1];
+  if (outcome === undefined) return;
+  if (outcome === 'passed') {
     passed++;
     lastPassNs = nowNs();
     for (let i = waiters.length - 1; i >= 0; i--) {
