@@ -10,7 +10,7 @@
  * (default mysql://root@127.0.0.1:3306), dropped after the run. Prints a table and one JSON line.
  *
  * Options: --db sqlite,mysql  --modes off,group  --concurrency 50  --seconds 5  --logs 0
- *          --lines 20 (lines per chunk)  --sqlite-synchronous full|normal  --max-batch 1000
+ *          --lines 20 (lines per chunk)  --sqlite-synchronous full|normal  --max-batch N (store default)
  */
 import { join } from 'node:path';
 import { JobStore, parseDatabaseUrl, type GroupCommitStats, type JobEventRow, type JobRow } from '../coordinator/store/index.js';
@@ -27,7 +27,7 @@ const seconds = Number(arg('seconds', '5'));
 const logsPerJob = Number(arg('logs', '0'));
 const linesPerChunk = Number(arg('lines', '20'));
 const synchronous = arg('sqlite-synchronous', 'full') as 'full' | 'normal';
-const maxBatchOps = Number(arg('max-batch', '1000'));
+const maxBatchOps = process.argv.includes('--max-batch') ? Number(arg('max-batch', '')) : undefined;
 const mysqlBase = process.env.QGJOB_BENCH_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 
 interface Result {
@@ -140,7 +140,7 @@ async function run(db: 'sqlite' | 'mysql', mode: 'off' | 'group'): Promise<Resul
       await c.end();
     };
   }
-  const store = await JobStore.open(parseDatabaseUrl(url), { groupCommit: mode === 'group', sqliteSynchronous: synchronous, maxBatchOps });
+  const store = await JobStore.open(parseDatabaseUrl(url), { groupCommit: mode === 'group', sqliteSynchronous: synchronous, ...(maxBatchOps ? { maxBatchOps } : {}) });
   try {
     const lat: number[] = [];
     let jobs = 0;

@@ -37,6 +37,7 @@ import {
 
 export type { Guard } from './write-ops.js';
 
+/** `maxBatchOps` defaults to 256 on SQLite (its commit blocks the event loop) and 1000 on MySQL. */
 export interface JobStoreOptions extends GroupCommitOptions {
   /** Write through group commit (default true unless QGJOB_STORE_GROUP_COMMIT is `off`/`0`/`false`). */
   groupCommit?: boolean;
@@ -85,7 +86,7 @@ export class JobStore {
     if (db.kind === 'sqlite') {
       const { LibSqlDriver } = await import('@mikro-orm/libsql');
       if (db.file !== ':memory:') mkdirSync(dirname(db.file), { recursive: true });
-      const synchronous = opts.sqliteSynchronous ?? 'full';
+      const synchronous = opts.sqliteSynchronous === 'normal' ? 'normal' : 'full';
       orm = await MikroORM.init({
         ...common,
         driver: LibSqlDriver,
@@ -127,7 +128,9 @@ export class JobStore {
     const knex = (orm.em.getConnection() as unknown as { getKnex(): KnexInternals }).getKnex();
     const mysql = db.kind === 'mysql' ? new MysqlWriter(knex.client.driver as Mysql2Driver, db, tables) : null;
     const writer = mysql ?? new SqliteWriter(knex.client as ConnectionPool<LibsqlDatabase>, tables);
-    return new JobStore(orm, db.kind, { committer: new GroupCommitter(writer, opJobId, opBytes, opts), mysql });
+    // libsql commits synchronously, on the event loop: a smaller batch bounds that pause.
+    const batching = { maxBatchOps: opts.maxBatchOps ?? (db.kind === 'sqlite' ? 256 : 1000), ...(opts.maxBatchBytes !== undefined ? { maxBatchBytes: opts.maxBatchBytes } : {}) };
+    return new JobStore(orm, db.kind, { committer: new GroupCommitter(writer, opJobId, opBytes, batching), mysql });
   }
 
   /** Finishes the queued writes, then closes the connections. Closing twice is harmless. */

@@ -283,6 +283,19 @@ async function outageChecks(store: JobStore, cause: { begin(): Promise<void>; en
   assert.is((await store.getJob(jobs[0]!))!.status, 'passed');
 }
 
+const durable = suite('sqlite durability');
+durable('SQLite runs in WAL mode with synchronous = FULL (a returned commit survives a power loss)', async () => {
+  const store = await JobStore.open(parseDatabaseUrl(`sqlite:${join(tempDir('gc-pragmas'), 'qgjob.sqlite')}`));
+  try {
+    const conn = store.entityManager().getConnection();
+    assert.equal(await conn.execute('pragma journal_mode'), [{ journal_mode: 'wal' }]);
+    assert.equal(await conn.execute('pragma synchronous'), [{ synchronous: 2 }]);
+  } finally {
+    await store.close();
+  }
+});
+durable.run();
+
 const outage = suite('outage');
 outage('sqlite: another process holds the write lock: every waiter is refused as unavailable, nothing is stored', async () => {
   const file = join(tempDir('gc-lock'), 'qgjob.sqlite');
