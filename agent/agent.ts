@@ -22,6 +22,7 @@ import {
   type ErrorReason,
   type SlotHealth,
   type StartedPayload,
+  QgError,
   VERSION,
 } from '../shared/index.js';
 import { BuildCache, BuildDownloadError } from './builds/build-cache.js';
@@ -84,11 +85,18 @@ export class AgentProcess implements Agent {
   #closing: Promise<void> | null = null;
   #registered = false;
   readonly #ready: Promise<void>;
+  readonly #refused: Promise<QgError>;
 
   constructor(private readonly opts: AgentOptions) {
     this.#log = opts.log ?? ((line) => process.stderr.write(`[agent] ${line}\n`));
     this.#workDir = resolve(opts.workDir ?? join('.qgjob', 'agent'));
-    const cache = new BuildCache({ dir: join(this.#workDir, 'builds'), baseUrl: opts.url, log: this.#log, ...(opts.buildCacheMaxBytes ? { maxBytes: opts.buildCacheMaxBytes } : {}) });
+    const cache = new BuildCache({
+      dir: join(this.#workDir, 'builds'),
+      baseUrl: opts.url,
+      log: this.#log,
+      ...(opts.buildCacheMaxBytes ? { maxBytes: opts.buildCacheMaxBytes } : {}),
+      ...(opts.token ? { token: opts.token } : {}),
+    });
     const builds = new LocalBuilds(opts.apps, cache);
     for (const s of opts.slots) {
       this.#slots.set(s.slotId, { slot: this.#makeSlot(s, builds), health: 'ok', healthReason: null, failuresInARow: 0, quarantinedUntilMs: 0 });
@@ -99,11 +107,25 @@ export class AgentProcess implements Agent {
       reconnection: true,
       reconnectionDelay: 250,
       reconnectionDelayMax: 5000,
+      ...(opts.token ? { auth: { token: opts.token } } : {}),
     });
     let ready!: () => void;
+    let readyOnce = false;
     this.#ready = new Promise((r) => (ready = r));
-    this.#socket.on('connect', () => void this.#registerWhileConnected().then(ready));
-    this.#socket.on('connect_error', (err) => this.#log(`cannot reach the coordinator at ${opts.url}: ${err.message}; retrying`));
+    let refuse!: (e: QgError) => void;
+    this.#refused = new Promise((r) => (refuse = r));
+    this.#socket.on('connect', () => void this.#registerWhileConnected().then(() => ((readyOnce = true), ready())));
+    this.#socket.on('connect_error', (err: Error & { data?: { code?: unknown; message?: unknown } }) => {
+      // The handshake refused the token: retrying with the same token cannot help, so stop.
+      if (!this.#socket.active && err.data?.code === 'unauthorized') {
+        const why = typeof err.data.message === 'string' ? err.data.message : err.message;
+        const e = new QgError('unauthorized', `the coordinator at ${opts.url} refused this agent: ${why}`);
+        if (readyOnce) this.#log(`${e.message}; stopping`);
+        refuse(e);
+        return;
+      }
+      this.#log(`cannot reach the coordinator at ${opts.url}: ${err.message}; retrying`);
+    });
     this.#socket.on('disconnect', (reason) => {
       this.#registered = false;
       if (this.#closed) return;
@@ -137,6 +159,14 @@ export class AgentProcess implements Agent {
   /** Resolves once the coordinator accepted the agent's first registration. */
   ready(): Promise<void> {
     return this.#ready;
+  }
+
+  /**
+   * Resolves with an `unauthorized` error when the coordinator refused the agent's token (missing
+   * or wrong); the agent does not reconnect after it, and should be closed.
+   */
+  refused(): Promise<QgError> {
+    return this.#refused;
   }
 
   /**
@@ -447,7 +477,7 @@ export class AgentProcess implements Agent {
       const upload = async (bytes: Buffer, contentType: string): Promise<string> => {
         const res = await fetch(new URL(`/api/v1/jobs/${encodeURIComponent(a.job_id)}/video?attempt_id=${encodeURIComponent(a.attempt_id)}`, this.opts.url), {
           method: 'PUT',
-          headers: { 'content-type': contentType },
+          headers: { 'content-type': contentType, ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}) },
           body: new Uint8Array(bytes),
           signal: AbortSignal.timeout(120_000),
         });
@@ -494,10 +524,17 @@ export class AgentProcess implements Agent {
   }
 }
 
-/** Starts an agent; resolves once it is connected and registered. */
+/**
+ * Starts an agent; resolves once it is connected and registered. Rejects with `unauthorized` when
+ * the coordinator refuses its token (it is closed then).
+ */
 export async function startAgent(opts: AgentOptions): Promise<AgentProcess> {
   if (opts.slots.length === 0) throw new Error('an agent needs at least one slot');
   const agent = new AgentProcess(opts);
-  await agent.ready();
+  const refused = await Promise.race([agent.ready().then(() => null), agent.refused()]);
+  if (refused) {
+    await agent.close();
+    throw refused;
+  }
   return agent;
 }

@@ -224,6 +224,8 @@ export interface AgentFlags {
   capabilities?: string | Record<string, unknown>;
   slotId?: string;
   workDir?: string;
+  /** The agent token (`--token`, else env QGJOB_AGENT_TOKEN); never read from the config file. */
+  token?: string;
 }
 
 /** The flag that sets each slot field, for error messages. */
@@ -315,5 +317,6 @@ export function agentOptionsFromFlags(flags: AgentFlags, fileConfig: Partial<Age
     ...(agentId !== undefined ? { agentId } : {}),
     ...(name !== undefined ? { name } : {}),
     ...(workDir !== undefined ? { workDir } : {}),
+    ...(flags.token ? { token: flags.token } : {}),
   };
 }

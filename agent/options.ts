@@ -1,5 +1,5 @@
 /** Options of an agent process. Times in milliseconds. */
-import type { Platform, Target } from '../shared/index.js';
+import type { Platform, QgError, Target } from '../shared/index.js';
 
 /** One device (or emulator) the agent drives through an Appium/WebDriver endpoint. */
 export interface SlotConfig {
@@ -38,6 +38,12 @@ export interface BrowserStackSlotConfig {
 export interface AgentOptions {
   /** Coordinator base URL, e.g. `http://127.0.0.1:8080`. */
   url: string;
+  /**
+   * The agent token (the coordinator's QGJOB_AGENT_TOKEN, or its admin token): sent in the `/agents`
+   * handshake, with video uploads and with build downloads. Default: none (env QGJOB_AGENT_TOKEN
+   * for `qgjob agent`). A coordinator that refuses it stops the agent (`refused()`).
+   */
+  token?: string;
   /** Stable id of this agent; default derived from the host name and the slot ids. */
   agentId?: string;
   /** Human name shown in `qgjob agents`; default the host name. */
@@ -69,4 +75,6 @@ export interface Agent {
    * are stopped and handed back to the coordinator; device sessions end; then it disconnects.
    */
   close(opts?: { graceMs?: number }): Promise<void>;
+  /** Resolves with an `unauthorized` error if the coordinator refuses the agent's token; the agent then stops reconnecting. */
+  refused(): Promise<QgError>;
 }

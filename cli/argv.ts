@@ -31,6 +31,28 @@ export function rawOption(argv: readonly string[], name: string, camel?: unknown
 }
 
 /**
+ * Every value given for a repeatable `--<name>`, in order, exactly as typed; [] when absent.
+ * `camel` is cac's parsed value, used only when the flag was spelled in camelCase.
+ * @example rawOptions(['node', 'qgjob', 'submit', '--test', 'a.js', '--test=b.js'], 'test') // ["a.js", "b.js"]
+ */
+export function rawOptions(argv: readonly string[], name: string, camel?: unknown): string[] {
+  const found: string[] = [];
+  const flag = `--${name}`;
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') break;
+    if (a === flag) {
+      const next = argv[i + 1];
+      if (next !== undefined && !next.startsWith('-')) found.push(next);
+    } else if (a.startsWith(`${flag}=`)) {
+      found.push(a.slice(flag.length + 1));
+    }
+  }
+  if (found.length || camel === undefined || camel === null || typeof camel === 'boolean') return found;
+  return (Array.isArray(camel) ? camel : [camel]).map(String);
+}
+
+/**
  * The positional arguments after the command name, exactly as typed. A flag that takes a value
  * (declared `--x <v>` or `--x [v]`) consumes the next token; a boolean flag does not.
  * @example positionals(['node', 'qgjob', 'status', '--json', '0123'], statusCommand) // ["0123"]

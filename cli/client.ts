@@ -25,9 +25,16 @@ import {
   type JobSpecInput,
   type JobState,
   type JobView,
+  type RerunSpecInput,
+  type RunList,
+  type RunSpecInput,
+  type RunState,
+  type RunView,
   type SubmitReply,
+  type SubmitRunReply,
   type WatcherToCoordinator,
 } from '../shared/index.js';
+import type { RunWatchOptions } from './watch-run.js';
 
 /** Default coordinator URL when neither `--url` nor `QGJOB_URL` is given. */
 export const DEFAULT_COORDINATOR_URL = 'http://127.0.0.1:8080';
@@ -35,6 +42,11 @@ export const DEFAULT_COORDINATOR_URL = 'http://127.0.0.1:8080';
 export interface QgClientOptions {
   /** Coordinator base URL, e.g. `http://127.0.0.1:8080` (a trailing slash is fine). */
   url: string;
+  /**
+   * API token of the caller's org (or the admin token), sent as `Authorization: Bearer`; needed
+   * when the coordinator has tokens configured. Default: none.
+   */
+  token?: string;
   /** Bound on one HTTP request, connect to last byte (ms). Default 30 000. */
   requestTimeoutMs?: number;
   /** Bound on a build upload or URL registration, connect to last byte (ms). Default 3 600 000 (1 h). */
@@ -47,6 +59,16 @@ export interface JobFilter {
   status?: JobState;
   app_version_id?: string;
   /** Page size; the coordinator caps it. */
+  limit?: number;
+  /** `next_cursor` of the previous page. */
+  cursor?: string;
+}
+
+/** Filters of `GET /api/v1/runs`; every one is optional. Results are newest first. */
+export interface RunFilter {
+  org_id?: string;
+  status?: RunState;
+  /** Page size, 1 to 100; the coordinator's default is 20. */
   limit?: number;
   /** `next_cursor` of the previous page. */
   cursor?: string;
@@ -75,11 +97,14 @@ const baseUrl = (url: string) => url.replace(/\/+$/, '');
  */
 export class QgClient {
   readonly url: string;
+  /** The API token, if any (also handed to `watchJob`). */
+  readonly token: string | undefined;
   private readonly requestTimeoutMs: number;
   private readonly uploadTimeoutMs: number;
 
   constructor(opts: QgClientOptions) {
     this.url = baseUrl(opts.url);
+    this.token = opts.token || undefined;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
     this.uploadTimeoutMs = opts.uploadTimeoutMs ?? 3_600_000;
   }
@@ -110,6 +135,49 @@ export class QgClient {
   /** `POST /api/v1/jobs/:id/resubmit`: a new job with the same spec as an ended one. */
   resubmit(jobId: string): Promise<SubmitReply> {
     return this.request<SubmitReply>('POST', `/api/v1/jobs/${encodeURIComponent(jobId)}/resubmit`);
+  }
+
+  /**
+   * `POST /api/v1/runs`: submits a suite as one run (one job per test). With `idempotency_key`, a
+   * resubmission returns the run it already created (`created: false`, the same job ids); the same
+   * key with another payload throws `idempotency_conflict`.
+   * @example const { run_id } = await client.submitRun({ org_id: 'qualgent', app_version_id: 'xyz123', target: 'emulator', tests: ['tests/a.spec.js', 'tests/b.spec.js'] });
+   */
+  submitRun(spec: RunSpecInput): Promise<SubmitRunReply> {
+    return this.request<SubmitRunReply>('POST', '/api/v1/runs', spec);
+  }
+
+  /** `GET /api/v1/runs/:id`. Throws `run_not_found` when there is no such run. */
+  getRun(runId: string): Promise<RunView> {
+    return this.request<RunView>('GET', `/api/v1/runs/${encodeURIComponent(runId)}`);
+  }
+
+  /** `GET /api/v1/runs?…`: one page of runs, newest first. */
+  listRuns(filter: RunFilter = {}): Promise<RunList> {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(filter)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+    const qs = q.toString();
+    return this.request<RunList>('GET', `/api/v1/runs${qs ? `?${qs}` : ''}`);
+  }
+
+  /**
+   * `POST /api/v1/runs/:id/rerun`: a new run of the ended run's failed jobs (`only: 'failed'`, the
+   * default) or of all of them. Throws `illegal_transition` while the run has unfinished jobs or
+   * when none failed.
+   */
+  rerunRun(runId: string, spec: RerunSpecInput = {}): Promise<SubmitRunReply> {
+    return this.request<SubmitRunReply>('POST', `/api/v1/runs/${encodeURIComponent(runId)}/rerun`, spec);
+  }
+
+  /** `POST /api/v1/runs/:id/cancel`: cancels every unfinished job; the run afterwards. `illegal_transition` if it had ended. */
+  cancelRun(runId: string): Promise<RunView> {
+    return this.request<RunView>('POST', `/api/v1/runs/${encodeURIComponent(runId)}/cancel`);
+  }
+
+  /** Follows a run over `/watch` until every job has ended; resolves with the final RunView (see `watchRun`). */
+  async watchRun(runId: string, opts: RunWatchOptions = {}): Promise<RunView> {
+    const { watchRun } = await import('./watch-run.js');
+    return watchRun(this.url, runId, { ...(this.token ? { token: this.token } : {}), ...opts });
   }
 
   /** `GET /api/v1/agents`: every known agent with its slots (the API's `{ agents }`, unwrapped). */
@@ -164,7 +232,7 @@ export class QgClient {
     try {
       res = await fetch(this.url + path, {
         method,
-        headers: { accept: 'application/json', ...init.headers },
+        headers: { accept: 'application/json', ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...init.headers },
         body: init.body,
         signal: AbortSignal.timeout(timeoutMs),
       });
@@ -195,8 +263,22 @@ export class QgClient {
       }
       return json as T;
     }
-    throw errorFromAnswer(this.url, method, path, res, json);
+    throw withAdvice(errorFromAnswer(this.url, method, path, res, json), this.url, this.token);
   }
+}
+
+/** What to do about a refused token, added to the coordinator's own reason. */
+export function withAdvice(err: QgError, url: string, token: string | undefined): QgError {
+  if (err.code === 'unauthorized') {
+    return new QgError(
+      'unauthorized',
+      token
+        ? `the coordinator at ${url} refused the API token (${err.message}): check QGJOB_TOKEN (or --token)`
+        : `the coordinator at ${url} requires an API token: set QGJOB_TOKEN to your org's token (or pass --token)`,
+    );
+  }
+  if (err.code === 'forbidden') return new QgError('forbidden', `${err.message} (use a token of that org, or the admin token, in QGJOB_TOKEN)`);
+  return err;
 }
 
 /** Turns a non-2xx answer into a `QgError`, keeping the server's own code, message and fields when it sent them. */
@@ -220,6 +302,8 @@ function errorFromAnswer(url: string, method: string, path: string, res: Respons
 // ───────────────────────────── /watch ─────────────────────────────
 
 export interface WatchOptions {
+  /** API token, sent in the handshake (`auth.token`); needed when the coordinator has tokens configured. */
+  token?: string;
   /** Resume after this event id: events with `event_id <= afterEventId` are not delivered. Default 0 (all). */
   afterEventId?: number;
   /** Called once per event, in `event_id` order, never twice for the same id. */
@@ -277,6 +361,7 @@ export async function watchJob(url: string, jobId: string, opts: WatchOptions = 
     reconnectionDelay: 250,
     reconnectionDelayMax: 2_000,
     timeout: connectTimeoutMs,
+    ...(opts.token ? { auth: { token: opts.token } } : {}),
   });
 
   let lastEventId = opts.afterEventId ?? 0;
@@ -318,7 +403,11 @@ export async function watchJob(url: string, jobId: string, opts: WatchOptions = 
       void subscribe();
     });
 
-    socket.on('connect_error', (err: Error & { description?: unknown }) => {
+    socket.on('connect_error', (err: Error & { description?: unknown; data?: { code?: unknown; message?: unknown } }) => {
+      if (!socket.active && err.data?.code === 'unauthorized') {
+        fail(withAdvice(new QgError('unauthorized', typeof err.data.message === 'string' ? err.data.message : err.message), base, opts.token));
+        return;
+      }
       const d = err.description;
       lastError = d instanceof Error ? d.message : (d as { message?: unknown } | undefined)?.message ? String((d as { message: unknown }).message) : err.message;
       // `active` is false when the server refused the namespace itself: retrying would not help.

@@ -4,17 +4,20 @@
  *
  * | code | name          | when                                                                         |
  * |------|---------------|------------------------------------------------------------------------------|
- * | 0    | OK            | the command did what was asked; a followed job `passed`                      |
- * | 1    | TEST_FAILED   | a followed job ended `failed`: the spec ran and a test failed                |
+ * | 0    | OK            | the command did what was asked; a followed job or run `passed`               |
+ * | 1    | TEST_FAILED   | a followed job ended `failed`: the spec ran and a test failed; a followed    |
+ * |      |               | run ended `failed`: at least one of its jobs `failed` or `timed_out`         |
  * | 2    | USAGE         | bad usage or input: unknown flag or command, missing or bad option, a 400    |
  * |      |               | from the coordinator, no such job or build, a build over the size limit, a   |
  * |      |               | move the job's state does not allow                                          |
  * | 3    | INFRA         | the coordinator is unreachable or broke, or a followed job ended without a   |
- * |      |               | test verdict: `error` (our side broke), `timed_out`, or `cancelled`          |
+ * |      |               | test verdict: `error` (our side broke), `timed_out`, or `cancelled`; a       |
+ * |      |               | followed run ended `error` (no test failed, a job errored) or `cancelled`    |
  *
- * `cancelled` maps to 3, not 0: a job that was cancelled proved nothing, so CI must not pass on it.
+ * `cancelled` maps to 3, not 0: a job or run that was cancelled proved nothing, so CI must not pass
+ * on it. A run's status is `runStatus` (shared/run.ts): a test failure anywhere outranks an error.
  */
-import { QgError, type ErrorCode, type JobState } from '../shared/index.js';
+import { QgError, type ErrorCode, type JobState, type RunState } from '../shared/index.js';
 
 export const EXIT = {
   OK: 0,
@@ -65,6 +68,26 @@ export function exitCodeForJob(status: JobState): ExitCode {
       return EXIT.TEST_FAILED;
     case 'error':
     case 'timed_out':
+    case 'cancelled':
+      return EXIT.INFRA;
+    default:
+      return EXIT.OK;
+  }
+}
+
+/**
+ * The exit status of a command that followed a run to its end (`submit --wait` with several tests,
+ * `status --run --watch`, `rerun --wait`): passed 0, failed 1, error or cancelled 3. A run that is
+ * not final yet maps to OK.
+ * @example exitCodeForRun('failed') // 1
+ */
+export function exitCodeForRun(status: RunState): ExitCode {
+  switch (status) {
+    case 'passed':
+      return EXIT.OK;
+    case 'failed':
+      return EXIT.TEST_FAILED;
+    case 'error':
     case 'cancelled':
       return EXIT.INFRA;
     default:

@@ -10,6 +10,8 @@ import { eventLine, paintFor } from './format.js';
 export interface FollowOptions {
   url: string;
   jobId: string;
+  /** API token for the `/watch` handshake, if any. */
+  token?: string;
   /** `logs`: print every log line (watch); `states`: print only state changes (status --watch). */
   show: 'logs' | 'states';
   /** With `--json` stdout is kept for the one final document: everything live goes to stderr. */
@@ -34,6 +36,7 @@ export async function followJob(opts: FollowOptions): Promise<JobView> {
   let dropped = false;
 
   return watchJob(opts.url, opts.jobId, {
+    ...(opts.token ? { token: opts.token } : {}),
     onSubscribed: () => {
       if (dropped) write(process.stderr, cErr.dim(`· reconnected; resuming after event ${lastEventId}`));
       dropped = false;

@@ -24,13 +24,16 @@ import {
   type FieldErrors,
   type Platform,
 } from '../shared/index.js';
-import { positionals, rawOption } from './argv.js';
+import { positionals, rawOption, rawOptions } from './argv.js';
 import { DEFAULT_COORDINATOR_URL, QgClient, type JobFilter } from './client.js';
 import { EXIT, exitCodeForError, exitCodeForJob, isCacError } from './exit-codes.js';
+import type { RunCtx } from './run-commands.js';
 import { agentLines, fieldErrorLines, jobDetails, jobTable, paintFor, resultLine, testCaseLines } from './format.js';
 
 export { DEFAULT_COORDINATOR_URL, QgClient, watchJob, type JobFilter, type QgClientOptions, type WatchOptions } from './client.js';
-export { EXIT, exitCodeForError, exitCodeForJob, type ExitCode } from './exit-codes.js';
+export { EXIT, exitCodeForError, exitCodeForJob, exitCodeForRun, type ExitCode } from './exit-codes.js';
+export { watchRun, type RunWatchOptions } from './watch-run.js';
+export type { RunFilter } from './client.js';
 
 /** The flag that sets each API field, so a field error (ours or the server's) names what to fix. */
 const FLAG_FOR_FIELD: Record<string, string> = {
@@ -52,11 +55,15 @@ const FLAG_FOR_FIELD: Record<string, string> = {
   cursor: '--cursor',
   job_id: '--job-id',
   port: '--port',
+  tests: '--test',
+  name: '--name',
+  idempotency_key: '--idempotency-key',
+  run_id: '--run',
 };
 
 /** In `qgjob app`, the API's `url` (a build's URL) is set by --build-url: --url is the coordinator's. */
 const flagForField = (field: string, command?: string): string | undefined =>
-  command === 'app' && field === 'url' ? '--build-url' : FLAG_FOR_FIELD[field];
+  command === 'app' && field === 'url' ? '--build-url' : (FLAG_FOR_FIELD[field] ?? FLAG_FOR_FIELD[field.split('.')[0]!]);
 
 const usage = (message: string, fields?: FieldErrors) => new QgError('validation_failed', message, fields);
 
@@ -90,7 +97,14 @@ function coordinatorUrl(ctx: Ctx): string {
   if (!ok) throw usage(`--url must be an http(s) URL such as ${DEFAULT_COORDINATOR_URL}, got "${url}"`);
   return url;
 }
-const clientFor = (ctx: Ctx) => new QgClient({ url: coordinatorUrl(ctx) });
+/** API token: `--token`, else QGJOB_TOKEN. Prefer the variable: a flag shows in `ps` to every user of the machine. */
+function apiToken(ctx: Ctx): string | undefined {
+  return flag(ctx, 'token') ?? (process.env.QGJOB_TOKEN || undefined);
+}
+const clientFor = (ctx: Ctx) => {
+  const token = apiToken(ctx);
+  return new QgClient({ url: coordinatorUrl(ctx), ...(token ? { token } : {}) });
+};
 
 /** A number flag handed to zod as a number when it looks like one, else as typed (zod then names the problem). */
 const numeric = (v: string | undefined): number | string | undefined =>
@@ -107,6 +121,16 @@ function jobIdFrom(ctx: Ctx): string {
   if (!id) throw usage(`missing the job id: qgjob ${ctx.command.name} <job-id>${ctx.command.hasOption('jobId') ? ' (or --job-id <id>)' : ''}`);
   return id;
 }
+
+/** What the run commands (run-commands.ts) read. */
+const runCtx = (ctx: Ctx): RunCtx => ({
+  flag: (name) => flag(ctx, name),
+  flags: (name) => rawOptions(ctx.argv, name, ctx.opts[name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())]),
+  bool: (name) => bool(ctx, name),
+  positionals: () => positionals(ctx.argv, ctx.command),
+  client: () => clientFor(ctx),
+  flagFor: (field) => flagForField(field, ctx.command.name),
+});
 
 // ───────────────────────────── commands ─────────────────────────────
 
@@ -142,6 +166,10 @@ function jobSpecFrom(ctx: Ctx): JobSpec {
 }
 
 async function submit(ctx: Ctx): Promise<number> {
+  // Several tests or a glob: a run (run-commands.ts). Exactly one plain --test: one job, as always.
+  const { runTests, submitRun } = await import('./run-commands.js');
+  const tests = await runTests(runCtx(ctx));
+  if (tests) return submitRun(runCtx(ctx), tests);
   const spec = jobSpecFrom(ctx);
   const client = clientFor(ctx);
   const json = bool(ctx, 'json');
@@ -163,7 +191,8 @@ async function submit(ctx: Ctx): Promise<number> {
 async function follow(ctx: Ctx, url: string, jobId: string, show: 'logs' | 'states'): Promise<number> {
   const json = bool(ctx, 'json');
   const { followJob } = await import('./follow.js');
-  const job = await followJob({ url, jobId, show, json });
+  const token = apiToken(ctx);
+  const job = await followJob({ url, jobId, show, json, ...(token ? { token } : {}) });
   if (json) {
     printJson(job);
   } else {
@@ -175,6 +204,11 @@ async function follow(ctx: Ctx, url: string, jobId: string, show: 'logs' | 'stat
 }
 
 async function status(ctx: Ctx): Promise<number> {
+  const runId = flag(ctx, 'run');
+  if (runId !== undefined) {
+    if (positionals(ctx.argv, ctx.command).length || flag(ctx, 'job-id') !== undefined) throw usage('give a job id or --run <run-id>, not both');
+    return (await import('./run-commands.js')).runStatusCommand(runCtx(ctx), runId);
+  }
   const jobId = jobIdFrom(ctx);
   const client = clientFor(ctx);
   if (bool(ctx, 'watch')) return follow(ctx, client.url, jobId, 'states');
@@ -192,6 +226,11 @@ async function watch(ctx: Ctx): Promise<number> {
 }
 
 async function cancel(ctx: Ctx): Promise<number> {
+  const runId = flag(ctx, 'run');
+  if (runId !== undefined) {
+    if (positionals(ctx.argv, ctx.command).length) throw usage('give a job id or --run <run-id>, not both');
+    return (await import('./run-commands.js')).cancelRunCommand(runCtx(ctx), runId);
+  }
   const jobId = jobIdFrom(ctx);
   const job = await clientFor(ctx).cancel(jobId);
   if (bool(ctx, 'json')) printJson(job);
@@ -205,6 +244,14 @@ async function resubmit(ctx: Ctx): Promise<number> {
   if (bool(ctx, 'json')) printJson(reply);
   else out(reply.job_id);
   return EXIT.OK;
+}
+
+async function rerun(ctx: Ctx): Promise<number> {
+  return (await import('./run-commands.js')).rerunCommand(runCtx(ctx));
+}
+
+async function runs(ctx: Ctx): Promise<number> {
+  return (await import('./run-commands.js')).runsCommand(runCtx(ctx));
 }
 
 async function list(ctx: Ctx): Promise<number> {
@@ -327,13 +374,16 @@ async function appShow(ctx: Ctx, rest: string[]): Promise<number> {
 }
 
 async function coordinator(ctx: Ctx): Promise<number> {
+  if (flag(ctx, 'token') !== undefined) {
+    throw usage('the coordinator takes its tokens from the environment only (QGJOB_TOKENS, QGJOB_AGENT_TOKEN): flags show in ps');
+  }
   const { runCoordinator } = await import('./serve.js');
   return runCoordinator({ host: flag(ctx, 'host'), port: flag(ctx, 'port'), database: flag(ctx, 'database'), dataDir: flag(ctx, 'data-dir') });
 }
 
 async function agent(ctx: Ctx): Promise<number> {
   const { runAgent } = await import('./serve.js');
-  const names = ['url', 'project', 'config', 'agent-id', 'name', 'app', 'target', 'platform', 'device-name', 'appium-url', 'capabilities', 'slot-id', 'work-dir', 'shutdown-grace-ms'] as const;
+  const names = ['url', 'project', 'config', 'agent-id', 'name', 'app', 'target', 'platform', 'device-name', 'appium-url', 'capabilities', 'slot-id', 'work-dir', 'shutdown-grace-ms', 'token'] as const;
   const flags: Record<string, string> = {};
   for (const n of names) {
     const v = flag(ctx, n);
@@ -357,11 +407,15 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
 
   def(
     cli
-      .command('submit', 'Queue an AppWright spec for an app build; prints the job id')
-      .usage('submit --org-id <id> --app-version-id <id> --test <path> --target <target> [options]')
+      .command('submit', 'Queue an AppWright spec for an app build (prints the job id), or a suite as one run (several --test or a glob)')
+      .usage('submit --org-id <id> --app-version-id <id> --test <path|glob> [--test …] --target <target> [options]')
       .option('--org-id <id>', 'Organization that owns the job (required)')
       .option('--app-version-id <id>', 'App build under test; jobs are grouped by it (required)')
-      .option('--test <path>', 'Spec to run, relative to the test project (required)')
+      .option('--test <path>', "Spec to run, relative to the test project (required). Repeat it, or give a quoted glob ('tests/**/*.spec.js'), to submit a run: one job per spec")
+      .option('--test-root <dir>', 'Folder globs are expanded in: the test project (default: the current folder); paths are sent relative to it')
+      .option('--run', 'Submit a run even for a single plain --test (its output is then a run\'s)')
+      .option('--name <name>', 'Run: a label people recognise, e.g. "CI #812 (push main)" (implies a run)')
+      .option('--idempotency-key <key>', 'Run: resubmitting with the same key returns the same run instead of a second one (implies a run; default: $QGJOB_IDEMPOTENCY_KEY, else on GitHub Actions github:<repo>:<run id>:<attempt>:<job>)')
       .option('--target <target>', 'emulator | device | browserstack (required)')
       .option('--platform <platform>', 'android | ios (default: android)')
       .option('--priority <n>', 'Priority within the org, 1 (lowest) to 10 (highest) (default: 5)')
@@ -369,20 +423,23 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
       .option('--timeout-ms <ms>', 'Deadline of a running attempt; past it the job ends timed_out (default: 1800000)')
       .option('--test-retries <n>', "Playwright retries of a failing test inside one run, 0 to 5 (default: 0)")
       .option('--build <mode>', `Where agents get the build: ${BUILD_MODES.join(' | ')} (default: auto = the uploaded build if there is one, else the agent's own; registry refuses a version with no uploaded build)`)
-      .option('--wait', 'Follow the job live and exit with its result (0 passed, 1 failed, 3 error)')
-      .option('--json', 'Print one JSON document: {job_id,status}, or the final job with --wait')
+      .option('--wait', 'Follow the job (or run) live and exit with its result (0 passed, 1 failed, 3 error or cancelled)')
+      .option('--json', 'Print one JSON document: {job_id,status}, or the final job with --wait; for a run {run_id,created,jobs}, or the final run with --wait (progress goes to stderr)')
       .option('--url <url>', URL_HELP)
-      .example((bin) => `  $ ${bin} submit --org-id qualgent --app-version-id xyz123 --test tests/onboarding.spec.js --target emulator --wait`),
+      .example((bin) => `  $ ${bin} submit --org-id qualgent --app-version-id xyz123 --test tests/onboarding.spec.js --target emulator --wait`)
+      .example((bin) => `  $ ${bin} submit --org-id qualgent --app-version-id xyz123 --target emulator --test 'tests/**/*.spec.js' --test-root e2e --name "CI #812" --wait --json`),
     submit,
   );
   def(
     cli
-      .command('status [jobId]', "Show a job's state, result and video link")
+      .command('status [jobId]', "Show a job's state, result and video link, or a run's progress and jobs (--run)")
       .option('--job-id <id>', 'The job (instead of the argument)')
-      .option('--watch', 'Follow state changes until the job ends; exit with its result')
-      .option('--json', 'Print the job as one JSON document')
+      .option('--run <id>', 'Show this run instead: its status, counts and one line per job')
+      .option('--watch', 'Follow state changes until the job (or run) ends; exit with its result')
+      .option('--json', 'Print the job (or run) as one JSON document')
       .option('--url <url>', URL_HELP)
-      .example((bin) => `  $ ${bin} status --job-id job_01M89ECP7T3RV1B4F1E4X69QCB --watch`),
+      .example((bin) => `  $ ${bin} status --job-id job_01M89ECP7T3RV1B4F1E4X69QCB --watch`)
+      .example((bin) => `  $ ${bin} status --run run_01M89ECP7T3RV1B4F1E4X69QCB --watch`),
     status,
   );
   def(
@@ -395,11 +452,38 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
   );
   def(
     cli
-      .command('cancel <jobId>', 'Cancel a queued or running job')
-      .option('--json', 'Print the cancelled job as one JSON document')
+      .command('cancel [jobId]', 'Cancel a queued or running job, or every unfinished job of a run (--run)')
+      .option('--run <id>', 'Cancel this run instead')
+      .option('--json', 'Print the cancelled job (or run) as one JSON document')
       .option('--url <url>', URL_HELP)
-      .example((bin) => `  $ ${bin} cancel job_01M89ECP7T3RV1B4F1E4X69QCB`),
+      .example((bin) => `  $ ${bin} cancel job_01M89ECP7T3RV1B4F1E4X69QCB`)
+      .example((bin) => `  $ ${bin} cancel --run run_01M89ECP7T3RV1B4F1E4X69QCB`),
     cancel,
+  );
+  def(
+    cli
+      .command('rerun [runId]', 'Submit the jobs of an ended run that did not pass (failed, error, timed_out, cancelled) as a new run')
+      .option('--failed', 'Only the jobs that did not pass (the default)')
+      .option('--all', 'Every job of the run')
+      .option('--run <id>', 'The run (instead of the argument)')
+      .option('--idempotency-key <key>', 'Rerunning again with the same key returns the same rerun')
+      .option('--wait', 'Follow the new run live and exit with its result (0 passed, 1 failed, 3 error or cancelled)')
+      .option('--json', 'Print one JSON document: {run_id,created,jobs}, or the final run with --wait')
+      .option('--url <url>', URL_HELP)
+      .example((bin) => `  $ ${bin} rerun --failed run_01M89ECP7T3RV1B4F1E4X69QCB --wait`),
+    rerun,
+  );
+  def(
+    cli
+      .command('runs', 'List runs, newest first')
+      .option('--org-id <id>', 'Only this organization')
+      .option('--status <status>', 'Only runs in this state: queued | running | passed | failed | error | cancelled')
+      .option('--limit <n>', 'Page size, 1 to 100 (default: 20)')
+      .option('--cursor <cursor>', 'Next page: the cursor printed after the previous page')
+      .option('--json', 'Print the page as one JSON document: {runs, next_cursor}')
+      .option('--url <url>', URL_HELP)
+      .example((bin) => `  $ ${bin} runs --org-id qualgent --status failed --limit 10`),
+    runs,
   );
   def(
     cli
@@ -476,6 +560,7 @@ function program(): { cli: CAC; actions: Map<Command, (ctx: Ctx) => Promise<numb
     agent,
   );
 
+  cli.option('--token <token>', "API token of your org (default: $QGJOB_TOKEN); for `agent`, the agent token (default: $QGJOB_AGENT_TOKEN). Prefer the variables: a flag shows in ps");
   cli.help();
   cli.version(VERSION);
   cli.example((bin) => `  $ ${bin} submit --org-id qualgent --app-version-id xyz123 --test tests/onboarding.spec.js --target emulator`);

@@ -82,13 +82,15 @@ export interface AgentCommandFlags extends AgentFlags {
 
 /**
  * The agent's options: the config file (if any), with the flags laid over it. The coordinator URL
- * is `--url`, else QGJOB_URL, else the file's `url`, else the default.
+ * is `--url`, else QGJOB_URL, else the file's `url`, else the default; the token `--token`, else
+ * QGJOB_AGENT_TOKEN (the file holds no secret).
  */
 export async function agentOptionsFrom(flags: AgentCommandFlags, env: NodeJS.ProcessEnv = process.env): Promise<AgentOptions> {
   const { config, shutdownGraceMs: _grace, ...rest } = flags;
   const fileConfig = config !== undefined ? await loadAgentConfig(config) : {};
   const url = rest.url ?? env.QGJOB_URL ?? fileConfig.url ?? DEFAULT_COORDINATOR_URL;
-  return agentOptionsFromFlags({ ...rest, url }, fileConfig);
+  const token = rest.token ?? env.QGJOB_AGENT_TOKEN;
+  return agentOptionsFromFlags({ ...rest, url, ...(token ? { token } : {}) }, fileConfig);
 }
 
 /** `qgjob agent`: connects to the coordinator and serves the slots until a signal. */
@@ -101,7 +103,8 @@ export async function runAgent(flags: AgentCommandFlags): Promise<number> {
   const { startAgent } = await import('../agent/index.js');
   const agent = await startAgent(opts);
   process.stdout.write(`qgjob agent ${agent.agentId} serving ${opts.slots.length} slot${opts.slots.length === 1 ? '' : 's'} for ${opts.url}\n`);
-  await untilSignal('agent');
-  await agent.close({ graceMs });
-  return EXIT.OK;
+  // A coordinator that later refuses the token (restarted with other tokens) stops the agent: the agent logged why.
+  const refused = await Promise.race([untilSignal('agent').then(() => null), agent.refused()]);
+  await agent.close({ graceMs: refused ? 0 : graceMs });
+  return refused ? EXIT.USAGE : EXIT.OK;
 }

@@ -9,6 +9,7 @@ import { Server } from 'socket.io';
 import {
   AGENTS_NAMESPACE,
   type AgentToCoordinator,
+  DASHBOARD_NAMESPACE,
   type CoordinatorToAgent,
   type CoordinatorToWatcher,
   QgError,
@@ -16,13 +17,19 @@ import {
   type WatcherToCoordinator,
 } from '../shared/index.js';
 import { attachAgentHub } from './agents/agent-hub.js';
+import { TokenBook } from './auth/tokens.js';
+import { DashboardHub } from './dashboard/index.js';
+import { fanOutSink } from './jobs/fan-out-sink.js';
 import { Dispatcher } from './agents/dispatcher.js';
 import { Fleet } from './agents/fleet.js';
 import { BlobStore, BuildRegistry } from './builds/index.js';
 import { createApp } from './http/app.js';
+import { agentAuth, watchAuth } from './auth/socket-auth.js';
 import { JobService } from './jobs/job-service.js';
+import { RunService } from './jobs/run-service.js';
 import type { Coordinator, CoordinatorOptions } from './options.js';
-import { BuildStore, JobStore, parseDatabaseUrl, redact } from './store/index.js';
+import { BuildStore, JobStore, RunStore, parseDatabaseUrl, redact } from './store/index.js';
+import { RunWatch } from './watch/run-watch.js';
 import { WatchHub } from './watch/watch-hub.js';
 import { VERSION } from '../shared/index.js';
 
@@ -63,6 +70,10 @@ export function resolveCoordinatorOptions(opts: CoordinatorOptions, env: NodeJS.
     maxBuildBytes: opts.maxBuildBytes ?? bytesFromEnv(env, 'QGJOB_MAX_BUILD_BYTES') ?? 2 * 1024 ** 3,
     videoDir: opts.videoDir ?? env.QGJOB_VIDEO_DIR ?? join(dataDir, 'videos'),
     publicUrl: opts.publicUrl ?? env.QGJOB_PUBLIC_URL,
+    tokens: TokenBook.parse(opts.tokens ?? env.QGJOB_TOKENS, opts.tokens !== undefined ? 'tokens' : 'QGJOB_TOKENS').withAgentToken(
+      opts.agentToken ?? env.QGJOB_AGENT_TOKEN,
+      opts.agentToken !== undefined ? 'agentToken' : 'QGJOB_AGENT_TOKEN',
+    ),
     log: opts.log ?? ((line: string) => process.stderr.write(`[coordinator] ${line}\n`)),
   };
 }
@@ -74,14 +85,18 @@ export function resolveCoordinatorOptions(opts: CoordinatorOptions, env: NodeJS.
 export async function startCoordinator(options: CoordinatorOptions = {}): Promise<Coordinator> {
   const o = resolveCoordinatorOptions(options);
   const now = () => Date.now();
+  // Until the coordinator's own token book is wired here, the dashboard reads QGJOB_TOKENS itself.
   const store = await JobStore.open(parseDatabaseUrl(o.databaseUrl));
 
   const httpServer = createServer();
   // Liveness of attempts is the lease's job; Socket.IO's own pings keep their defaults. Messages are
   // bounded by the schemas (a log chunk ≤ 256 KiB from our agent); 8 MiB leaves room and stops abuse.
   const io = new Server(httpServer, { serveClient: false, maxHttpBufferSize: 8 * 1024 * 1024 });
+  io.of(WATCH_NAMESPACE).use(watchAuth(o.tokens));
+  io.of(AGENTS_NAMESPACE).use(agentAuth(o.tokens, o.log));
   const watch = new WatchHub(io.of(WATCH_NAMESPACE) as import('socket.io').Namespace<WatcherToCoordinator, CoordinatorToWatcher>);
-  const service = new JobService(store, watch, now, { baseMs: o.retryBaseMs, maxMs: o.retryMaxMs });
+  const dashboard = new DashboardHub(io.of(DASHBOARD_NAMESPACE), { tokens: o.tokens, version: VERSION, now, log: o.log });
+  const service = new JobService(store, fanOutSink(watch, dashboard), now, { baseMs: o.retryBaseMs, maxMs: o.retryMaxMs });
   const builds = new BuildRegistry(new BuildStore(() => store.entityManager()), await BlobStore.open(join(o.dataDir, 'builds')), {
     maxBuildBytes: o.maxBuildBytes,
     now,
@@ -104,14 +119,26 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     log: o.log,
   });
   watch.attach(service, store, o.log);
+  const runs = new RunService(new RunStore(() => store.entityManager()), service, (spec) => builds.checkSubmit(spec), now);
+  const runWatch = new RunWatch(io.of(WATCH_NAMESPACE) as import('socket.io').Namespace<WatcherToCoordinator, CoordinatorToWatcher>, runs, o.log);
+  runWatch.attach();
+  watch.runJobMoved = (job, eventId) => runWatch.jobMoved(job, eventId);
+  dashboard.attach({
+    service,
+    fleet,
+    agents: io.of(AGENTS_NAMESPACE),
+    runs: async (q) => (await runs.list(q.org_id === null ? {} : { orgId: q.org_id }, q.limit)).runs,
+  });
 
   const app = createApp({
     service,
+    runs,
     fleet,
     store,
     builds,
     version: VERSION,
     log: o.log,
+    tokens: o.tokens,
     videoDir: o.videoDir,
     maxVideoBytes: 2 * 1024 ** 3,
     ...(o.publicUrl ? { publicUrl: o.publicUrl } : {}),
@@ -120,8 +147,13 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
       if (attemptId && socket) socket.emit('cancel', { job_id: jobId, attempt_id: attemptId, reason: 'cancelled by request' });
     },
   });
-  // Socket.IO answers /socket.io/ itself; every other request reaches Hono.
-  httpServer.on('request', getRequestListener(app.fetch));
+  // Socket.IO answers /socket.io/ itself (its long-polling requests too: Hono must not answer them
+  // as well, or the second answer throws); every other request reaches Hono.
+  const hono = getRequestListener(app.fetch);
+  const socketIoPrefix = `${io.path()}/`;
+  httpServer.on('request', (req, res) => {
+    if (!req.url?.startsWith(socketIoPrefix)) void hono(req, res);
+  });
 
   const onSlots = await service.recover();
   dispatcher.adopt(onSlots, o.restartGraceMs ?? o.leaseMs);
@@ -139,6 +171,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
   const host = o.host.includes(':') ? `[${o.host}]` : o.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   o.log(`listening on ${url} (database ${store.kind}: ${redact(o.databaseUrl)}; ${service.queues.size} queued, ${onSlots.length} on slots recovered)`);
+  if (o.tokens.agentsNeedToken) o.log(`tokens: ${o.tokens.enabled ? 'the API and /watch need a token (QGJOB_TOKENS)' : 'the API is open'}; agents need ${o.tokens.hasAgentToken ? 'QGJOB_AGENT_TOKEN' : 'the admin token (no QGJOB_AGENT_TOKEN is set)'}`);
 
   let closing: Promise<void> | null = null;
   return {
@@ -147,6 +180,7 @@ export async function startCoordinator(options: CoordinatorOptions = {}): Promis
     close: () =>
       (closing ??= (async () => {
         clearInterval(sweep);
+        dashboard.close();
         dispatcher.close();
         service.close();
         await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -38,6 +38,19 @@ export interface CoordinatorOptions {
    * Default 2 GiB (env QGJOB_MAX_BUILD_BYTES). Uploaded builds are kept in `<dataDir>/builds/`.
    */
   maxBuildBytes?: number;
+  /**
+   * API tokens: comma-separated `org=token` pairs, `*=token` for the admin (every org), e.g.
+   * `qualgent=s3cr3t-1,*=admin-s3cr3t`. With them every `/api/v1` request and `/watch` connection
+   * needs a token and an org's token sees only its org. Default: none, the API is open (env
+   * QGJOB_TOKENS; `qgjob coordinator` reads it from the environment only). See README "Authentication".
+   */
+  tokens?: string;
+  /**
+   * The agents' token: agents must present it (or the admin token) to register, upload videos and
+   * download builds. Default: none (env QGJOB_AGENT_TOKEN); with `tokens` but no agent token only
+   * the admin token registers agents.
+   */
+  agentToken?: string;
   /** Where operational log lines go. Default: stderr. */
   log?: (line: string) => void;
 }

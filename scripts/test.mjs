@@ -5,7 +5,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const bin = fileURLToPath(new URL('../node_modules/uvu/bin.js', import.meta.url)); // uvu's exports map hides bin.js
-const args = ['--import', 'tsx', bin, process.argv[2] ?? 'tests', ...process.argv.slice(3)];
+// Test artifacts (e.g. the dashboard's screenshot) are written to tests/artifacts/: never load them as tests.
+const args = ['--import', 'tsx', bin, process.argv[2] ?? 'tests', ...process.argv.slice(3), '--ignore', '(^|/)artifacts$'];
 const child = spawn(process.execPath, args, { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'inherit'] });
 // A hung test must not hold CI for its whole time limit: stop the run after QGJOB_TEST_TIMEOUT_S.
 const limitS = Number(process.env.QGJOB_TEST_TIMEOUT_S ?? 1200);

@@ -21,6 +21,8 @@ export interface JobView {
   not_before: string | null;
   /** The job this one was resubmitted from, if any. */
   resubmitted_from: string | null;
+  /** The run the job belongs to (`POST /api/v1/runs`), if any. */
+  run_id: string | null;
   attempt_id: string | null;
   agent_id: string | null;
   slot_id: string | null;

@@ -5,4 +5,5 @@ export * from './protocol.js';
 export * from './api.js';
 export * from './build.js';
 export * from './run.js';
+export * from './dashboard.js';
 export { VERSION } from './version.js';

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { ErrorCode } from './errors.js';
 import { ERROR_REASONS, JobState, Platform, Target, TestCaseResult } from './job.js';
 import type { JobView } from './api.js';
+import type { RunView } from './run.js';
 
 export const AGENTS_NAMESPACE = '/agents';
 export const WATCH_NAMESPACE = '/watch';
@@ -194,12 +195,39 @@ export type JobEvent =
   | { job_id: string; event_id: number; at: string; type: 'log'; attempt: number; lines: LogLine[] }
   | { job_id: string; event_id: number; at: string; type: 'install'; attempt: number; slot_id: string; app_version_id: string; duration_ms: number };
 
+/** `subscribe_run`: follow a run's jobs' state changes (not their logs) until every job has ended. */
+export const SubscribeRunPayload = z.object({ run_id: Id });
+export type SubscribeRunPayload = z.input<typeof SubscribeRunPayload>;
+
+/**
+ * The answer to `subscribe_run`: the run now, and per job the id of the last event this view
+ * includes. The coordinator joins the watcher to the run's room before it reads the view, so no
+ * change is missed; a `run_job` whose `event_id` is not above the watcher's id for that job is
+ * already in the view: drop it.
+ */
+export interface RunSnapshot {
+  run: RunView;
+  event_ids: Record<string, number>;
+}
+
+/** A job of a watched run changed state: the job after the move, and that move's event id. */
+export interface RunJobUpdate {
+  run_id: string;
+  job: JobView;
+  event_id: number;
+}
+
 export interface WatcherToCoordinator {
   subscribe: (p: SubscribePayload, ack: (a: Ack<{ job: JobView }>) => void) => void;
   unsubscribe: (p: { job_id: string }, ack: (a: Ack) => void) => void;
+  subscribe_run: (p: SubscribeRunPayload, ack: (a: Ack<RunSnapshot>) => void) => void;
+  unsubscribe_run: (p: { run_id: string }, ack: (a: Ack) => void) => void;
 }
 export interface CoordinatorToWatcher {
   event: (e: JobEvent) => void;
   /** After the final state event: the job as it ended (result, test cases, video). */
   end: (p: { job_id: string; job: JobView }) => void;
+  run_job: (p: RunJobUpdate) => void;
+  /** Once every job of the run has ended (sent once per subscription): the run as it ended. */
+  run_end: (p: { run: RunView }) => void;
 }

@@ -37,6 +37,11 @@ export interface BuildCacheOptions {
   maxBytes?: number;
   /** What relative download URLs are resolved against: the coordinator's base URL. */
   baseUrl?: string;
+  /**
+   * The agent token, sent as `Authorization: Bearer` to the coordinator (`baseUrl`'s origin) only,
+   * never to a registered build's own host. Default: none.
+   */
+  token?: string;
   /** Bound on one download, connect to last byte (ms). Default 1 800 000 (30 min). */
   downloadTimeoutMs?: number;
   /** Operational log lines (downloads, evictions). Default: none. */
@@ -309,7 +314,9 @@ export class BuildCache {
     const signal = AbortSignal.timeout(this.opts.downloadTimeoutMs ?? 1_800_000);
     let res: Response;
     try {
-      res = await fetch(url, { signal, redirect: 'follow' });
+      // A redirect to another origin (a registered URL) drops the header: fetch strips Authorization then.
+      const toCoordinator = this.opts.token && this.opts.baseUrl && new URL(url).origin === new URL(this.opts.baseUrl).origin;
+      res = await fetch(url, { signal, redirect: 'follow', ...(toCoordinator ? { headers: { authorization: `Bearer ${this.opts.token}` } } : {}) });
     } catch (err) {
       throw new BuildDownloadError('unreachable', `cannot download build ${short(build.sha256)} from ${url}: ${reason(err)}`, { cause: err });
     }

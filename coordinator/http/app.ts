@@ -20,6 +20,13 @@ import { validate } from './validate.js';
 import { videoRoutes } from './videos.js';
 import { isStoreUnavailable, type JobStore } from '../store/index.js';
 import { buildRoutes } from './builds.js';
+import { apiAuth, assertJobVisible, principalOf, videoAccess } from './auth.js';
+import { assertOrgAccess, assertVisible, jobNotFound, listOrg, scopeAgents } from '../auth/scope.js';
+import { LinkSigner } from '../auth/links.js';
+import { TokenBook } from '../auth/tokens.js';
+import type { RunService } from '../jobs/run-service.js';
+import { runRoutes } from './runs.js';
+import { dashboardRoutes } from './dashboard.js';
 
 const STATUS: Record<ErrorCode, 400 | 401 | 403 | 404 | 409 | 413 | 500 | 503> = {
   validation_failed: 400,
@@ -54,6 +61,8 @@ const ListQuery = z
 
 export interface HttpDeps {
   service: JobService;
+  /** Runs (`/api/v1/runs`): suites submitted as one unit. */
+  runs: RunService;
   fleet: Fleet;
   store: JobStore;
   /** The build registry: `/api/v1/apps`, and the submit rule for jobs' builds. */
@@ -67,6 +76,8 @@ export interface HttpDeps {
   /** Called after a cancel was stored, to stop the attempt on its agent. */
   onCancelled: (jobId: string, attemptId: string | null, agentId: string | null) => void;
   log: (line: string) => void;
+  /** API tokens; default none (open). See ./auth.ts. */
+  tokens?: TokenBook;
 }
 
 export function createApp(deps: HttpDeps): Hono {
@@ -96,6 +107,13 @@ export function createApp(deps: HttpDeps): Hono {
     return c.json(body, counts ? 200 : 503);
   });
 
+  const tokens = deps.tokens ?? TokenBook.open();
+  const secret = tokens.secret('video-links');
+  const signer = secret ? new LinkSigner(secret) : null;
+  const orgOfJob = async (id: string) => (service.active(id) ?? (await store.getJob(id)))?.orgId ?? null;
+  app.use('/api/v1/*', apiAuth(tokens));
+  app.use('/videos/:file', videoAccess({ book: tokens, signer, orgOf: orgOfJob }));
+
   const api = new Hono();
   api.post(
     '/jobs',
@@ -111,6 +129,7 @@ export function createApp(deps: HttpDeps): Hono {
         throw new QgError('invalid_json', 'the request body is not valid JSON (send Content-Type: application/json)');
       }
       const spec = validate(JobSpec, body, 'job');
+      assertOrgAccess(principalOf(c), spec.org_id);
       await deps.builds.checkSubmit(spec);
       const row = await service.submit(spec);
       const reply: SubmitReply = { job_id: row.id, status: 'queued' };
@@ -120,36 +139,45 @@ export function createApp(deps: HttpDeps): Hono {
 
   api.get('/jobs', async (c) => {
     const q = validate(ListQuery, c.req.query(), 'query');
+    const orgId = listOrg(principalOf(c), q.org_id);
     const { jobs, nextCursor } = await service.list(
-      { ...(q.org_id ? { orgId: q.org_id } : {}), ...(q.status ? { status: q.status } : {}), ...(q.app_version_id ? { appVersionId: q.app_version_id } : {}) },
+      { ...(orgId ? { orgId } : {}), ...(q.status ? { status: q.status } : {}), ...(q.app_version_id ? { appVersionId: q.app_version_id } : {}) },
       q.limit,
       q.cursor,
     );
     return c.json({ jobs, next_cursor: nextCursor });
   });
 
-  api.get('/jobs/:id', async (c) => c.json(await service.view(c.req.param('id'))));
+  api.get('/jobs/:id', async (c) => {
+    const job = await service.view(c.req.param('id'));
+    assertVisible(principalOf(c), job.org_id, jobNotFound(job.job_id));
+    return c.json(job);
+  });
 
   api.post('/jobs/:id/cancel', async (c) => {
+    await assertJobVisible(principalOf(c), c.req.param('id'), orgOfJob);
     const before = await service.cancel(c.req.param('id'));
     deps.onCancelled(before.id, before.attemptId, before.agentId);
     return c.json(await service.view(before.id));
   });
 
   api.post('/jobs/:id/resubmit', async (c) => {
+    await assertJobVisible(principalOf(c), c.req.param('id'), orgOfJob);
     const row = await service.resubmit(c.req.param('id'));
     const reply: SubmitReply = { job_id: row.id, status: 'queued' };
     return c.json(reply, 201, { Location: `/api/v1/jobs/${row.id}` });
   });
 
-  api.get('/agents', (c) => c.json({ agents: fleet.view() }));
+  api.get('/agents', (c) => c.json({ agents: scopeAgents(principalOf(c), fleet.view(), (id) => service.active(id)?.orgId) }));
 
-  const videos = videoRoutes({ service, dir: deps.videoDir, maxBytes: deps.maxVideoBytes, ...(deps.publicUrl ? { publicUrl: deps.publicUrl } : {}) });
+  const videos = videoRoutes({ service, dir: deps.videoDir, maxBytes: deps.maxVideoBytes, ...(deps.publicUrl ? { publicUrl: deps.publicUrl } : {}), ...(signer ? { signer } : {}) });
   api.route('/', videos.api);
   app.route('/videos', videos.files);
 
   api.route('/', buildRoutes({ registry: deps.builds }));
+  api.route('/', runRoutes({ runs: deps.runs, onCancelled: deps.onCancelled }));
 
   app.route('/api/v1', api);
+  app.route('/', dashboardRoutes());
   return app;
 }

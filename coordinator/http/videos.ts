@@ -1,7 +1,8 @@
 /**
  * Session videos recorded by agents (device-lab screen recordings). The agent uploads the file of
  * its current attempt; the coordinator keeps it in a local folder (configurable) and serves it at
- * a stable URL, `/videos/<job_id>.<ext>`, which goes into `video_results`.
+ * a stable URL, `/videos/<job_id>.<ext>`, which goes into `video_results`. With API tokens the
+ * stored URL is signed (`?sig=`, see ../auth/links.ts) and `videoAccess` (./auth.ts) guards the files.
  */
 import { createReadStream } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -11,6 +12,7 @@ import { Readable } from 'node:stream';
 import { Hono } from 'hono';
 import { QgError } from '../../shared/index.js';
 import type { JobService } from '../jobs/job-service.js';
+import type { LinkSigner } from '../auth/links.js';
 
 /** Video formats qgjob stores, by content type. */
 const TYPES: Record<string, string> = { 'video/mp4': 'mp4', 'video/webm': 'webm', 'image/png': 'png', 'image/gif': 'gif' };
@@ -24,6 +26,8 @@ export interface VideoRoutesDeps {
   publicUrl?: string;
   /** Largest upload (bytes). */
   maxBytes: number;
+  /** With tokens configured: signs the stored URL (`?sig=`), so it opens in a browser (see ../auth/links.ts). */
+  signer?: LinkSigner;
 }
 
 export function videoRoutes(deps: VideoRoutesDeps): { api: Hono; files: Hono } {
@@ -68,7 +72,9 @@ export function videoRoutes(deps: VideoRoutesDeps): { api: Hono; files: Hono } {
       throw err;
     }
     const base = (deps.publicUrl ?? new URL(c.req.url).origin).replace(/\/+$/, '');
-    return c.json({ url: `${base}/videos/${name}`, size_bytes: size, content_type: type }, 201);
+    const path = `/videos/${name}`;
+    const url = `${base}${path}${deps.signer ? `?sig=${deps.signer.sign(path)}` : ''}`;
+    return c.json({ url, size_bytes: size, content_type: type }, 201);
   });
 
   files.get('/:file', async (c) => {

@@ -29,6 +29,8 @@ export interface JobEventSink {
   publish(event: JobEvent): void;
   /** The job reached a final state; `job` is how it ended. */
   end(jobId: string, job: JobView): void;
+  /** A job of a run changed state (after its `event`); `job` is it after the move, `eventId` the move's event id. */
+  runJobMoved?(job: JobView, eventId: number): void;
 }
 
 /** The slot an attempt runs on. */
@@ -118,51 +120,25 @@ export class JobService {
    * Errors: store_unavailable when the database does not take the write. Events: state → queued.
    */
   async submit(spec: JobSpec, resubmittedFrom: string | null = null): Promise<JobRow> {
-    const now = this.now();
-    const row: JobRow = {
-      id: newJobId(now),
-      orgId: spec.org_id,
-      appVersionId: spec.app_version_id,
-      testPath: spec.test_path,
-      priority: spec.priority,
-      target: spec.target,
-      platform: spec.platform,
-      status: 'queued',
-      attempts: 0,
-      maxAttempts: spec.max_attempts,
-      attemptId: null,
-      agentId: null,
-      slotId: null,
-      avoidSlots: '',
-      createdAtMs: now,
-      updatedAtMs: now,
-      assignedAtMs: null,
-      startedAtMs: null,
-      finishedAtMs: null,
-      durationMs: null,
-      installedBuild: null,
-      errorReason: null,
-      errorMessage: null,
-      videoNote: null,
-      lastEventId: 1,
-      timeoutMs: spec.timeout_ms,
-      testRetries: spec.test_retries,
-      notBeforeMs: null,
-      deadlineMs: null,
-      resubmittedFrom,
-      buildMode: spec.build,
-    };
-    const event = stateEvent(row.id, 1, 0, now, { from: null, to: 'queued', message: resubmittedFrom ? `resubmitted from ${resubmittedFrom}` : null });
+    const { row, event } = newQueuedJob(spec, this.now(), { resubmittedFrom });
     try {
       await this.store.insertJob(row, event);
     } catch (cause) {
       if (!isStoreUnavailable(cause)) throw cause;
       throw new QgError('store_unavailable', 'the job could not be stored; it was not accepted, submit it again', undefined, { cause });
     }
+    this.admit(row, event);
+    return row;
+  }
+
+  /**
+   * Takes a queued job that another writer already committed (a run's jobs, stored with their run
+   * in one transaction) into the index and its queue, and publishes its first event.
+   */
+  admit(row: JobRow, event: JobEventRow): void {
     this.#active.set(row.id, row);
     this.sink.publish(toJobEvent({ kind: 'event', row: event }));
     this.#enqueue(row);
-    return row;
   }
 
   /**
@@ -450,12 +426,59 @@ export class JobService {
     for (const e of before) this.sink.publish(toJobEvent({ kind: 'event', row: e }));
     this.sink.publish(toJobEvent({ kind: 'event', row: event }));
     if (to === 'queued') this.#enqueue(next);
-    if (isFinal(to)) {
-      const tests = finish?.testCases ?? [];
-      this.sink.end(row.id, toJobView(next, tests, finish?.video ?? null, null));
-    }
+    const view = isFinal(to) || next.runId ? toJobView(next, finish?.testCases ?? [], finish?.video ?? null, to === 'queued' ? this.waitingReason(row.id) : null) : null;
+    if (view && next.runId) this.sink.runJobMoved?.(view, eventId);
+    if (view && isFinal(to)) this.sink.end(row.id, view);
     return true;
   }
+}
+
+/**
+ * A new queued job from `spec` and its first event (`state → queued`), not yet stored.
+ * @example const { row, event } = newQueuedJob(spec, Date.now(), { resubmittedFrom: null });
+ */
+export function newQueuedJob(
+  spec: JobSpec,
+  now: number,
+  opts: { resubmittedFrom: string | null; runId?: string; runPosition?: number },
+): { row: JobRow; event: JobEventRow } {
+  const row: JobRow = {
+    id: newJobId(now),
+    orgId: spec.org_id,
+    appVersionId: spec.app_version_id,
+    testPath: spec.test_path,
+    priority: spec.priority,
+    target: spec.target,
+    platform: spec.platform,
+    status: 'queued',
+    attempts: 0,
+    maxAttempts: spec.max_attempts,
+    attemptId: null,
+    agentId: null,
+    slotId: null,
+    avoidSlots: '',
+    createdAtMs: now,
+    updatedAtMs: now,
+    assignedAtMs: null,
+    startedAtMs: null,
+    finishedAtMs: null,
+    durationMs: null,
+    installedBuild: null,
+    errorReason: null,
+    errorMessage: null,
+    videoNote: null,
+    lastEventId: 1,
+    timeoutMs: spec.timeout_ms,
+    testRetries: spec.test_retries,
+    notBeforeMs: null,
+    deadlineMs: null,
+    resubmittedFrom: opts.resubmittedFrom,
+    buildMode: spec.build,
+    runId: opts.runId ?? null,
+    runPosition: opts.runPosition ?? null,
+  };
+  const event = stateEvent(row.id, 1, 0, now, { from: null, to: 'queued', message: opts.resubmittedFrom ? `resubmitted from ${opts.resubmittedFrom}` : null });
+  return { row, event };
 }
 
 function stateEvent(jobId: string, eventId: number, attempt: number, atMs: number, data: StateEventData): JobEventRow {

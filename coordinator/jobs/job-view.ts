@@ -20,6 +20,7 @@ export function toJobView(row: JobRow, testCases: TestCaseRow[], video: VideoRes
     test_retries: row.testRetries,
     not_before: row.status === 'queued' ? iso(row.notBeforeMs) : null,
     resubmitted_from: row.resubmittedFrom,
+    run_id: row.runId ?? null,
     attempt_id: row.attemptId,
     agent_id: row.agentId,
     slot_id: row.slotId,

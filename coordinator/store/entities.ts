@@ -41,6 +41,10 @@ export interface JobRow {
   resubmittedFrom: string | null;
   /** Where the agent gets the build (JobSpec `build`: auto | registry | agent). Column default `auto`. */
   buildMode?: string;
+  /** The run the job belongs to (`runs.id`), if any. */
+  runId?: string | null;
+  /** The job's place in its run's `tests` (from 0); null outside a run. */
+  runPosition?: number | null;
 }
 
 export const JobEntity = new EntitySchema<JobRow>({
@@ -50,6 +54,7 @@ export const JobEntity = new EntitySchema<JobRow>({
     { properties: ['status'] },
     { properties: ['orgId', 'id'] },
     { properties: ['appVersionId', 'id'] },
+    { properties: ['runId', 'runPosition'] },
   ],
   properties: {
     id: { type: 'string', primary: true, length: 64 },
@@ -83,6 +88,8 @@ export const JobEntity = new EntitySchema<JobRow>({
     deadlineMs: { type: new BigIntType('number'), nullable: true },
     resubmittedFrom: { type: 'string', length: 64, nullable: true },
     buildMode: { type: 'string', length: 16, default: 'auto' },
+    runId: { type: 'string', length: 64, nullable: true },
+    runPosition: { type: 'integer', nullable: true },
   },
 });
 
@@ -223,4 +230,41 @@ export const AppBuildEntity = new EntitySchema<AppBuildRow>({
   },
 });
 
-export const ENTITIES = [JobEntity, JobEventEntity, LogChunkEntity, TestCaseEntity, VideoResultEntity, AppBuildEntity];
+/**
+ * A run: a suite submitted as one unit. Its jobs point at it (`jobs.run_id`, ordered by
+ * `run_position`); its status is derived from theirs, never stored. `idempotency_key` is unique per
+ * org (NULLs never collide), which is what makes concurrent resubmissions of one CI attempt create
+ * one run.
+ */
+export interface RunRow {
+  id: string;
+  orgId: string;
+  appVersionId: string;
+  name: string | null;
+  idempotencyKey: string | null;
+  rerunOf: string | null;
+  /** The job fields every job of the run shares (RunSpec without tests, name, key), as JSON. */
+  jobSpec: string;
+  total: number;
+  createdAtMs: number;
+}
+
+export const RunEntity = new EntitySchema<RunRow>({
+  name: 'Run',
+  tableName: 'runs',
+  uniques: [{ properties: ['orgId', 'idempotencyKey'] }],
+  indexes: [{ properties: ['orgId', 'id'] }],
+  properties: {
+    id: { type: 'string', primary: true, length: 64 },
+    orgId: { type: 'string', length: 255 },
+    appVersionId: { type: 'string', length: 255 },
+    name: { type: 'string', length: 255, nullable: true },
+    idempotencyKey: { type: 'string', length: 255, nullable: true },
+    rerunOf: { type: 'string', length: 64, nullable: true },
+    jobSpec: { type: 'text' },
+    total: { type: 'integer' },
+    createdAtMs: { type: new BigIntType('number') },
+  },
+});
+
+export const ENTITIES = [JobEntity, JobEventEntity, LogChunkEntity, TestCaseEntity, VideoResultEntity, AppBuildEntity, RunEntity];

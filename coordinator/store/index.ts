@@ -3,4 +3,5 @@ export { JobStore, type Guard, type JobFilter, type JobStoreOptions, type Stored
 export type { GroupCommitStats } from './group-commit.js';
 export { isStoreUnavailable, parseDatabaseUrl, redact, type DatabaseConfig } from './database-url.js';
 export { BuildStore } from './build-store.js';
-export type { AppBuildRow, JobRow, JobEventRow, LogChunkRow, TestCaseRow, VideoResultRow } from './entities.js';
+export { RunStore, type RunFilter } from './run-store.js';
+export type { AppBuildRow, JobRow, JobEventRow, LogChunkRow, RunRow, TestCaseRow, VideoResultRow } from './entities.js';

@@ -1,6 +1,7 @@
 /**
- * Job and attempt ids. Job ids are `job_` + a ULID (48-bit time + 80 random bits, Crockford
- * base32): they sort by creation time, which the job list pages on, and never look numeric.
+ * Job, run and attempt ids. Job ids are `job_` + a ULID (48-bit time + 80 random bits, Crockford
+ * base32), run ids `run_` + a ULID: they sort by creation time, which the lists page on, and never
+ * look numeric.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -20,6 +21,7 @@ export function ulid(nowMs: number): string {
 }
 
 export const newJobId = (nowMs: number): string => `job_${ulid(nowMs)}`;
+export const newRunId = (nowMs: number): string => `run_${ulid(nowMs)}`;
 
 /** `<jobId>.<attempt>.<random>`: readable in logs, unguessable across restarts. */
 export const newAttemptId = (jobId: string, attempt: number): string => `${jobId}.${attempt}.${randomBytes(4).toString('hex')}`;

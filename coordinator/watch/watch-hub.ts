@@ -18,10 +18,15 @@ import {
 import type { JobEventSink, JobService } from '../jobs/job-service.js';
 import { toJobEvent } from '../jobs/job-view.js';
 import type { JobStore } from '../store/index.js';
+import { assertVisible, jobNotFound } from '../auth/scope.js';
+import { socketPrincipal } from '../auth/socket-auth.js';
 
 const room = (jobId: string): string => `job:${jobId}`;
 
 export class WatchHub implements JobEventSink {
+  /** State changes of jobs that belong to a run go here (the run watchers, run-watch.ts). */
+  runJobMoved?: (job: JobView, eventId: number) => void;
+
   constructor(private readonly nsp: Namespace<WatcherToCoordinator, CoordinatorToWatcher>) {}
 
   publish(event: JobEvent): void {
@@ -46,6 +51,7 @@ export class WatchHub implements JobEventSink {
         service
           .withJob(jobId, async () => {
             const job = await service.view(jobId);
+            assertVisible(socketPrincipal(socket), job.org_id, jobNotFound(jobId));
             reply({ ok: true, job });
             for (const e of await store.eventsAfter(jobId, after)) socket.emit('event', toJobEvent(e));
             if (isFinal(job.status as JobState)) socket.emit('end', { job_id: jobId, job });

@@ -18,6 +18,7 @@ export function jobViewFixture(over: Partial<JobView> = {}): JobView {
     test_retries: 0,
     not_before: null,
     resubmitted_from: null,
+    run_id: null,
     attempt_id: null,
     agent_id: null,
     slot_id: null,

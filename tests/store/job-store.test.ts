@@ -40,6 +40,8 @@ const row = (id: string, over: Partial<JobRow> = {}): JobRow => ({
   deadlineMs: null,
   resubmittedFrom: null,
   buildMode: 'auto',
+  runId: null,
+  runPosition: null,
   ...over,
 });
 const ev = (jobId: string, eventId: number) => ({ jobId, eventId, type: 'state', attempt: 0, data: '{}', atMs: 1 });
