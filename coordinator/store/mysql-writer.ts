@@ -54,8 +54,6 @@ export interface MysqlTarget {
 
 export class MysqlWriter implements BatchWriter<WriteOp, WriteResult> {
   #conn: Mysql2Connection | null = null;
-  /** Round trips to the server so far (for the benchmark). */
-  roundTrips = 0;
 
   constructor(
     private readonly driver: Mysql2Driver,
@@ -181,7 +179,6 @@ export class MysqlWriter implements BatchWriter<WriteOp, WriteResult> {
   }
 
   #query(conn: Mysql2Connection, sql: string, values: unknown[]): Promise<unknown> {
-    this.roundTrips++;
     return new Promise((resolve, reject) => conn.query(sql, values, (err, results) => (err ? reject(err) : resolve(results))));
   }
 }
