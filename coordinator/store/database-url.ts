@@ -46,7 +46,7 @@ export function redact(url: string): string {
 export function isStoreUnavailable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
     const { name, code, message } = e as { name?: string; code?: string; message?: string };
-    if (name === 'ConnectionException') return true;
+    if (name === 'ConnectionException' || name === 'StoreClosedError') return true;
     if (code && /^(ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|PROTOCOL_CONNECTION_LOST|PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR|ER_SERVER_SHUTDOWN|ER_CON_COUNT_ERROR|SQLITE_BUSY|SQLITE_IOERR.*|SQLITE_FULL|SQLITE_CANTOPEN)$/.test(code)) return true;
     if (message && /connection lost|server has gone away|closed state|connect ECONNREFUSED|database is locked|Transaction query already complete/i.test(message)) return true;
   }
