@@ -1,19 +1,23 @@
 /**
  * The round's view of the fleet: per slot class, the free slots, each app version's backlog and the
  * slots on it (as sums: count, remaining busy time), running jobs per org and per cloud account, and
- * the class's plan horizon. Built from the input in one pass over slots and one over lanes, every
- * round (the scheduler keeps no state between rounds); the round then updates this private copy as
- * it decides, never the input. Busy slots are folded into sums, not objects, so a round over 5,000
- * slots allocates little.
+ * the class's plan horizon. Built every round (the scheduler keeps no state between rounds) from the
+ * queue index's lanes and the slot index's counts and lists, plus one pass over the online slots of
+ * the classes with queued work for what depends on the time; the round then updates this private
+ * copy as it decides, never the input. Busy slots are folded into sums, not objects, so a round over
+ * 5,000 slots allocates little.
  */
-import { classKeyOf, type ClassLanes, type JobQueues, type Lane } from './job-queues.js';
+import type { ClassLanes, JobQueues, Lane } from './job-queues.js';
 import { holdBoundMs } from './policy.js';
+import type { BuildSlots, ClassSlots, SlotIndex, SlotRecord } from './slot-index.js';
 import type { SchedulerPolicy, SlotState } from './types.js';
 
 /** A free slot as the round sees it (updated when the round gives it a job). */
 export interface SlotView {
-  readonly state: SlotState;
+  readonly state: Readonly<SlotState>;
   readonly classKey: string;
+  /** Its place in the slot index's order. */
+  readonly seq: number;
   /** The build the slot has, or will have once the job the round gave it is installed. */
   version: string | null;
   /** When it can take work (epoch ms): now while free. */
@@ -34,9 +38,11 @@ export interface VersionView {
   sumRemainingMs: number;
   /** The longest remaining busy time among those slots (ms), as built (the round does not lower it). */
   maxRemainingMs: number;
-  /** Remaining busy time of each of those slots at build time (ms), the first `remainingCount` entries: for horizons shorter than some of them. */
-  remainingMs: number[];
-  remainingCount: number;
+  /**
+   * Those slots (the slot index's group of this build, kept from round to round while it is live),
+   * for horizons shorter than some of their remaining times. Meaningful while `slotCount` > 0.
+   */
+  build: BuildSlots | undefined;
   /** Work the version's slots can do by the class horizon (ms). */
   capacityMs: number;
   /** Mean expected duration of its queued jobs (ms), fixed for the round. */
@@ -48,9 +54,16 @@ export interface VersionView {
   /** When a hold for its busy slots should be looked at again if no event comes (epoch ms), for the wake-up time. */
   nextEndMs: number;
   /** One of its busy slots, for messages. */
-  warmSlotKey: string | null;
-  /** Busy slots on it running a job of its (single) lane's org: folded into the class's per-org counts after the slot pass. */
-  runningOwnOrg: number;
+  warmSlot: SlotRecord | null;
+}
+
+/** The online slots of a class whose build has no queued work in it: the plan's spare slots, as sums. */
+export interface SpareSlots {
+  count: number;
+  /** Σ of their remaining busy times (ms). */
+  sumMs: number;
+  /** The longest of their remaining busy times (ms). */
+  maxMs: number;
 }
 
 export interface ClassView {
@@ -63,19 +76,23 @@ export interface ClassView {
   /** Online slots per capped cloud account. */
   readonly perAccount: Map<string, number>;
   readonly free: SlotView[];
-  /** Versions with queued jobs in the class. */
-  readonly versions: Map<string, VersionView>;
-  /** Remaining busy time of the online slots whose build has no queued work in the class (ms): the plan's spare slots. */
-  readonly spareRemainingMs: number[];
+  /** Versions with queued jobs in the class (do not add or remove entries: the map is kept between rounds). */
+  readonly versions: ReadonlyMap<string, VersionView>;
+  readonly spare: SpareSlots;
   /** The plan horizon (epoch ms): when the class's backlog and running work can end, installs included. */
   horizonMs: number;
-  /** Running jobs per org in this class (busy slots with `runningOrgId`). */
-  readonly runningByOrg: Map<string, number>;
+  /** Running jobs per org in this class when the round began (busy slots with `runningOrgId`): the slot index's counts, not to be changed. */
+  readonly runningByOrg: ReadonlyMap<string, number>;
+  /** Jobs the round gave the class's slots so far, per org (null until the first). */
+  takenByOrg: Map<string, number> | null;
 }
+
+/** An org's running jobs in a class, counting those the round gave it so far. */
+export const runningOf = (cls: ClassView, org: string): number => (cls.runningByOrg.get(org) ?? 0) + (cls.takenByOrg?.get(org) ?? 0);
 
 export interface RoundView {
   readonly nowMs: number;
-  readonly slots: readonly SlotState[];
+  readonly slots: SlotIndex;
   readonly classes: Map<string, ClassView>;
   /** Free online slots of every class, in input order. */
   readonly free: SlotView[];
@@ -93,38 +110,85 @@ export function holdShare(availMs: number, known: boolean, v: VersionView, nowMs
   return slack < 0 ? 0 : 1 + Math.floor(slack / v.meanDurationMs);
 }
 
+/**
+ * When an online slot can take work (epoch ms): now while free; a busy one when its estimate says,
+ * or (no estimate) half a default job from now, or (overdue by x) x from now: it was that wrong already.
+ */
+const availOf = (free: number, until: number, nowMs: number, halfJobMs: number): number =>
+  free === 1 ? nowMs : until !== until ? nowMs + halfJobMs : until >= nowMs ? until : 2 * nowMs - until;
+
+/** `availOf` of a slot record. */
+const availOfRecord = (r: SlotRecord, clock: Clock): number => {
+  const cols = r.slots.columns;
+  return availOf(cols.free[r.pos]!, cols.busyUntilMs[r.pos]!, clock.nowMs, clock.halfJobMs);
+};
+
+/** The round's time and policy, for the rare passes over slots that need them again (short horizons). */
+interface Clock {
+  nowMs: number;
+  halfJobMs: number;
+}
+
 /** Work a version's slots can do within `h` ms from now. */
-function capacityOf(v: VersionView, h: number): number {
+function capacityOf(v: VersionView, h: number, clock: Clock): number {
   if (h >= v.maxRemainingMs) return v.slotCount * h - v.sumRemainingMs;
+  // A horizon shorter than some slot's remaining time: slot by slot, in index order.
   let c = 0;
-  for (let i = 0; i < v.remainingCount; i++) c += Math.max(0, h - v.remainingMs[i]!);
+  for (const r of v.build!.members) c += Math.max(0, h - (availOfRecord(r, clock) - clock.nowMs));
   return c;
 }
 
-/** Can the class's queued work end within h ms (see `horizonOf`)? */
-function feasibleAt(h: number, cls: ClassView, versions: readonly VersionView[], spare: { count: number; sum: number; max: number }, scale: number, install: number): boolean {
-    let supply = 0;
-    if (h >= spare.max) supply = spare.count * h - spare.sum;
-    else for (const r of cls.spareRemainingMs) supply += Math.max(0, h - r);
-    supply *= scale;
-    let need = 0;
-    let pieces = 0;
-    const piece = Math.max((h - install) * scale, 1000);
-    for (const v of versions) {
-      const all = capacityOf(v, h) * scale;
-      if (all < v.workMs) {
-        need += v.workMs - all;
-        pieces += Math.ceil((v.workMs - all) / piece);
-        continue;
-      }
-      // Fewest slots (of mean remaining time) that finish the work by h; the rest is supply.
-      const per = (h - v.sumRemainingMs / v.slotCount) * scale;
-      const kept = Math.min(v.slotCount, Math.ceil(v.workMs / per)) * per;
-      supply += all - kept;
-      if (kept - v.workMs > install * scale) supply += kept - v.workMs;
-    }
-    return supply >= need + pieces * install * scale;
+/** Work the spare slots of a class can do within `h` ms from now, when `h` is shorter than some of their remaining times. */
+function spareWithin(h: number, slots: ClassSlots, clock: Clock): number {
+  let supply = 0;
+  for (const r of slots.records) {
+    if (r.build === null || worked(r.build)) continue;
+    supply += Math.max(0, h - (availOfRecord(r, clock) - clock.nowMs));
   }
+  return supply;
+}
+
+/**
+ * The versions with queued work of the class whose horizon is being found, packed for the bisection
+ * (scratch: one class at a time; rounds are synchronous and never nested).
+ */
+const plan = {
+  n: 0,
+  at: [] as VersionView[],
+  workMs: new Float64Array(0),
+  slots: new Float64Array(0),
+  sumMs: new Float64Array(0),
+  maxMs: new Float64Array(0),
+};
+
+/** Can the class's queued work end within h ms (see `horizonOf`)? */
+function feasibleAt(h: number, cls: ClassView, slots: ClassSlots, scale: number, install: number, clock: Clock): boolean {
+  const spare = cls.spare;
+  let supply = 0;
+  if (h >= spare.maxMs) supply = spare.count * h - spare.sumMs;
+  else supply = spareWithin(h, slots, clock);
+  supply *= scale;
+  let need = 0;
+  let pieces = 0;
+  const piece = Math.max((h - install) * scale, 1000);
+  const { n, workMs, slots: slotCount, sumMs, maxMs } = plan;
+  for (let k = 0; k < n; k++) {
+    const work = workMs[k]!;
+    // The version's capacity within h (see `capacityOf`).
+    const all = (h >= maxMs[k]! ? slotCount[k]! * h - sumMs[k]! : capacityOf(plan.at[k]!, h, clock)) * scale;
+    if (all < work) {
+      need += work - all;
+      pieces += Math.ceil((work - all) / piece);
+      continue;
+    }
+    // Fewest slots (of mean remaining time) that finish the work by h; the rest is supply.
+    const per = (h - sumMs[k]! / slotCount[k]!) * scale;
+    const kept = Math.min(slotCount[k]!, Math.ceil(work / per)) * per;
+    supply += all - kept;
+    if (kept - work > install * scale) supply += kept - work;
+  }
+  return supply >= need + pieces * install * scale;
+}
 
 /**
  * The horizon of a class (ms from now): the least H by which the class's queued work can end, as a
@@ -135,38 +199,42 @@ function feasibleAt(h: number, cls: ClassView, versions: readonly VersionView[],
  * lost, which is why this is later than the plain fluid bound and closer to what a schedule reaches.
  * Feasibility grows with H, so bisection finds it (to within a second).
  */
-function horizonOf(cls: ClassView, policy: SchedulerPolicy, effectiveSlots: number): number {
-  const versions: VersionView[] = [];
+function horizonOf(cls: ClassView, slots: ClassSlots, policy: SchedulerPolicy, effectiveSlots: number, clock: Clock): number {
+  if (plan.workMs.length < cls.versions.size) {
+    const size = Math.max(cls.versions.size, 2 * plan.workMs.length);
+    plan.workMs = new Float64Array(size);
+    plan.slots = new Float64Array(size);
+    plan.sumMs = new Float64Array(size);
+    plan.maxMs = new Float64Array(size);
+  }
+  let n = 0;
   let totalWork = 0;
   let sumRemaining = 0;
   for (const v of cls.versions.values()) {
     sumRemaining += v.sumRemainingMs;
     if (v.count === 0) continue;
     totalWork += v.workMs;
-    versions.push(v);
+    plan.at[n] = v;
+    plan.workMs[n] = v.workMs;
+    plan.slots[n] = v.slotCount;
+    plan.sumMs[n] = v.sumRemainingMs;
+    plan.maxMs[n] = v.maxRemainingMs;
+    n++;
   }
+  plan.n = n; // entries past n are left from an earlier class (not truncated: the array keeps its memory)
   if (totalWork <= 0 || effectiveSlots <= 0 || cls.online === 0) return 0;
-  let spareSum = 0;
-  let spareMax = 0;
-  for (const r of cls.spareRemainingMs) {
-    spareSum += r;
-    if (r > spareMax) spareMax = r;
-  }
-  sumRemaining += spareSum;
-  const spareCount = cls.spareRemainingMs.length;
+  sumRemaining += cls.spare.sumMs;
   const scale = effectiveSlots / cls.online;
   const install = policy.installCostMs;
-  const spare = { count: spareCount, sum: spareSum, max: spareMax };
-  const feasible = (h: number): boolean => feasibleAt(h, cls, versions, spare, scale, install);
   let hi = (totalWork + sumRemaining) / effectiveSlots + install;
   let lo = 0;
-  while (!feasible(hi)) {
+  while (!feasibleAt(hi, cls, slots, scale, install, clock)) {
     lo = hi;
     hi *= 2;
   }
   while (hi - lo > 1000) {
     const mid = (lo + hi) / 2;
-    if (feasible(mid)) hi = mid;
+    if (feasibleAt(mid, cls, slots, scale, install, clock)) hi = mid;
     else lo = mid;
   }
   return hi;
@@ -175,11 +243,46 @@ function horizonOf(cls: ClassView, policy: SchedulerPolicy, effectiveSlots: numb
 /**
  * Version views are reused from round to round (keyed by the queue index's per-version lane list,
  * which lives as long as the version has queued jobs in the class) to spare the garbage collector:
- * every field is reset when a round builds its view, so nothing carries over between rounds.
+ * every field is reset when a round builds its view, so nothing carries over between rounds. The
+ * map of a class's versions is kept while the class's lanes stay the same (`ClassLanes.revision`).
  */
 const versionViews = new WeakMap<readonly Lane[], VersionView>();
+const versionMaps = new WeakMap<ClassLanes, { revision: number; versions: Map<string, VersionView> }>();
 
-function newClass(key: string, queues: JobQueues, nowMs: number, policy: SchedulerPolicy): ClassView {
+function versionsOf(lanes: ClassLanes): Map<string, VersionView> {
+  const cached = versionMaps.get(lanes);
+  if (cached && cached.revision === lanes.revision) return cached.versions;
+  const versions = new Map<string, VersionView>();
+  for (const [version, vl] of lanes.byVersion) {
+    let v = versionViews.get(vl);
+    if (!v) {
+      v = {
+        appVersionId: version,
+        lanes: vl,
+        workMs: 0,
+        count: 0,
+        slotCount: 0,
+        sumRemainingMs: 0,
+        maxRemainingMs: 0,
+        build: undefined,
+        capacityMs: 0,
+        meanDurationMs: 0,
+        holdBoundMs: 0,
+        holdCap: 0,
+        nextEndMs: Infinity,
+        warmSlot: null,
+      };
+      versionViews.set(vl, v);
+    }
+    versions.set(version, v);
+  }
+  versionMaps.set(lanes, { revision: lanes.revision, versions });
+  return versions;
+}
+
+const NO_VERSIONS: ReadonlyMap<string, VersionView> = new Map();
+
+function newClass(key: string, queues: JobQueues, runningByOrg: ReadonlyMap<string, number>, nowMs: number, policy: SchedulerPolicy): ClassView {
   const lanes = queues.lanesOf(key);
   const c: ClassView = {
     classKey: key,
@@ -188,155 +291,184 @@ function newClass(key: string, queues: JobQueues, nowMs: number, policy: Schedul
     online: 0,
     perAccount: new Map(),
     free: [],
-    versions: new Map(),
-    spareRemainingMs: [],
+    versions: lanes ? versionsOf(lanes) : NO_VERSIONS,
+    spare: { count: 0, sumMs: 0, maxMs: 0 },
     horizonMs: nowMs,
-    runningByOrg: new Map(),
+    runningByOrg,
+    takenByOrg: null,
   };
-  if (lanes) {
-    for (const [version, vl] of lanes.byVersion) {
-      let work = 0;
-      let count = 0;
-      for (const l of vl) {
-        work += l.workMs(policy.defaultJobDurationMs);
-        count += l.size;
-      }
-      const mean = count > 0 ? work / count : policy.defaultJobDurationMs;
-      let v = versionViews.get(vl);
-      if (!v) {
-        v = {
-          appVersionId: version,
-          lanes: vl,
-          workMs: 0,
-          count: 0,
-          slotCount: 0,
-          sumRemainingMs: 0,
-          maxRemainingMs: 0,
-          remainingMs: [],
-          remainingCount: 0,
-          capacityMs: 0,
-          meanDurationMs: 0,
-          holdBoundMs: 0,
-          holdCap: 0,
-          nextEndMs: Infinity,
-          warmSlotKey: null,
-          runningOwnOrg: 0,
-        };
-        versionViews.set(vl, v);
-      }
-      v.appVersionId = version;
-      v.workMs = work;
-      v.count = count;
-      v.slotCount = 0;
-      v.sumRemainingMs = 0;
-      v.maxRemainingMs = 0;
-      v.remainingCount = 0;
-      v.capacityMs = 0;
-      v.meanDurationMs = Math.max(1000, mean);
-      v.holdBoundMs = holdBoundMs(policy, mean);
-      v.holdCap = 0;
-      v.nextEndMs = Infinity;
-      v.warmSlotKey = null;
-      v.runningOwnOrg = 0;
-      c.versions.set(version, v);
+  for (const v of c.versions.values()) {
+    let work = 0;
+    let count = 0;
+    for (const l of v.lanes) {
+      work += l.workMs(policy.defaultJobDurationMs);
+      count += l.size;
     }
+    const mean = count > 0 ? work / count : policy.defaultJobDurationMs;
+    v.workMs = work;
+    v.count = count;
+    v.slotCount = 0;
+    v.sumRemainingMs = 0;
+    v.maxRemainingMs = 0;
+    v.capacityMs = 0;
+    v.meanDurationMs = Math.max(1000, mean);
+    v.holdBoundMs = holdBoundMs(policy, mean);
+    v.holdCap = 0;
+    v.nextEndMs = Infinity;
+    v.warmSlot = null;
   }
   return c;
 }
 
-/** Builds the round's view. Cost: O(slots + lanes), plus a bisection over the versions of each class. */
-export function buildRoundView(queues: JobQueues, slots: readonly SlotState[], nowMs: number, policy: SchedulerPolicy): RoundView {
+/**
+ * Scratch for a round's pass over the slots (rounds are synchronous and never nested): per build
+ * group id, the position of its version in the class's version list (-1: none); per position, the
+ * version's inputs and sums. Plain typed arrays, so the pass reads and writes little memory.
+ */
+const pass = {
+  versionAt: new Int32Array(0),
+  holdBoundMs: new Float64Array(0),
+  meanMs: new Float64Array(0),
+  slots: new Int32Array(0),
+  sumMs: new Float64Array(0),
+  maxMs: new Float64Array(0),
+  holdCap: new Float64Array(0),
+  nextEndMs: new Float64Array(0),
+  /** Index (in the class's records) of its first busy slot; -1: none. */
+  warm: new Int32Array(0),
+};
+
+function reserve(builds: number, versions: number): void {
+  if (pass.versionAt.length < builds) {
+    const a = new Int32Array(Math.max(builds, 2 * pass.versionAt.length));
+    a.fill(-1);
+    pass.versionAt = a;
+  }
+  if (pass.slots.length < versions) {
+    const n = Math.max(versions, 2 * pass.slots.length);
+    pass.holdBoundMs = new Float64Array(n);
+    pass.meanMs = new Float64Array(n);
+    pass.slots = new Int32Array(n);
+    pass.sumMs = new Float64Array(n);
+    pass.maxMs = new Float64Array(n);
+    pass.holdCap = new Float64Array(n);
+    pass.nextEndMs = new Float64Array(n);
+    pass.warm = new Int32Array(n);
+  }
+}
+
+/** A class's versions with slots, in order: the first `passCount` entries (scratch, one class at a time; never truncated, so it keeps its memory). */
+const passVersions: VersionView[] = [];
+let passCount = 0;
+
+/** Is the slot's build one with queued work in the class being built (for `spareWithin`, during the horizon's bisection)? */
+const worked = (b: BuildSlots): boolean => pass.versionAt[b.id]! >= 0;
+
+/**
+ * Builds the round's view from the slot index. Counts (slots, online, free, running per org and per
+ * cloud account, the slots on each build) come from the index; the time-dependent part (each busy
+ * slot's remaining time, hold shares) is one pass over the online slots of each class with queued
+ * work, in index order, with no lookup by key. Cost: O(lanes + slots of those classes), plus a
+ * bisection over the versions of each class.
+ */
+export function buildRoundView(queues: JobQueues, slots: SlotIndex, nowMs: number, policy: SchedulerPolicy): RoundView {
   const classes = new Map<string, ClassView>();
-  const runningByAccount = new Map<string, number>();
+  const runningByAccount = new Map(slots.runningByAccount);
   const view: RoundView = { nowMs, slots, classes, free: [], runningByAccount };
   // Accounts already at their cap: their free slots can take nothing, so they hold nothing for anyone.
   const atCap = new Set<string>();
   for (const cap of Object.keys(policy.cloudCaps)) {
-    if (cap) {
-      let running = 0;
-      for (const st of slots) if (st.cloudAccount === cap && !st.free) running++;
-      if (running >= policy.cloudCaps[cap]!) atCap.add(cap);
-    }
+    if (cap && (runningByAccount.get(cap) ?? 0) >= policy.cloudCaps[cap]!) atCap.add(cap);
   }
-  let last: ClassView | undefined;
-  let lastTarget = '';
-  let lastPlatform = '';
-  for (const state of slots) {
-    let cls: ClassView;
-    if (last && state.target === lastTarget && state.platform === lastPlatform) cls = last;
-    else {
-      const key = classKeyOf(state);
-      let c = classes.get(key);
-      if (!c) classes.set(key, (c = newClass(key, queues, nowMs, policy)));
-      cls = last = c;
-      lastTarget = state.target;
-      lastPlatform = state.platform;
-    }
-    cls.total++;
-    const account = state.cloudAccount;
-    if (account !== undefined && !state.free) runningByAccount.set(account, (runningByAccount.get(account) ?? 0) + 1);
-    if (!state.online) continue;
-    cls.online++;
-    if (account !== undefined && policy.cloudCaps[account] !== undefined) cls.perAccount.set(account, (cls.perAccount.get(account) ?? 0) + 1);
-    let version: string | null;
-    let availMs: number;
-    let known: boolean;
-    if (state.free) {
-      version = state.installedAppVersionId;
-      availMs = nowMs;
-      known = true;
-      const s: SlotView = { state, classKey: cls.classKey, version, availMs, free: true };
-      cls.free.push(s);
-      view.free.push(s);
-    } else {
-      // No estimate: assume half a default job. Overdue by x: assume it needs x more (it was that wrong already).
-      const until = state.busyUntilMs;
-      known = until !== undefined && until !== null;
-      availMs = !known ? nowMs + policy.defaultJobDurationMs / 2 : until! >= nowMs ? until! : 2 * nowMs - until!;
-      version = state.runningAppVersionId ?? state.installedAppVersionId;
-    }
-    const v = version === null ? undefined : cls.versions.get(version);
-    if (!state.free) {
-      const org = state.runningOrgId;
-      // Most running jobs belong to the org of their version's only lane: count those on the version (no map update per slot).
-      if (v && v.lanes.length === 1 && v.lanes[0]!.orgId === org) v.runningOwnOrg++;
-      else if (org) cls.runningByOrg.set(org, (cls.runningByOrg.get(org) ?? 0) + 1);
-    }
-    const remaining = availMs - nowMs;
-    if (!v) {
-      cls.spareRemainingMs.push(remaining);
-      continue;
-    }
-    v.slotCount++;
-    v.sumRemainingMs += remaining;
-    if (remaining > v.maxRemainingMs) v.maxRemainingMs = remaining;
-    v.remainingMs[v.remainingCount++] = remaining;
-    const share = state.free && account !== undefined && atCap.has(account) ? 0 : holdShare(availMs, known, v, nowMs, policy.installCostMs);
-    v.holdCap += share;
-    if (!state.free) {
-      v.warmSlotKey ??= state.slotKey;
-      if (share > 0) {
-        // When to look again if nothing happens: when its estimate runs out, or (already overdue) a mean job later.
-        const recheck = state.busyUntilMs! >= nowMs ? state.busyUntilMs! : nowMs + v.meanDurationMs;
-        if (recheck < v.nextEndMs) v.nextEndMs = recheck;
-      }
-    }
-  }
-
-  for (const cls of classes.values()) {
-    for (const v of cls.versions.values()) {
-      if (v.runningOwnOrg > 0) {
-        const org = v.lanes[0]!.orgId;
-        cls.runningByOrg.set(org, (cls.runningByOrg.get(org) ?? 0) + v.runningOwnOrg);
-      }
-    }
+  const clock: Clock = { nowMs, halfJobMs: policy.defaultJobDurationMs / 2 };
+  const install = policy.installCostMs;
+  let freeCount = 0;
+  for (const cs of slots.classes()) {
+    const cls = newClass(cs.classKey, queues, cs.runningByOrg, nowMs, policy);
+    classes.set(cs.classKey, cls);
+    cls.total = cs.records.length;
+    cls.online = cs.online;
+    for (const [account, n] of cs.onlineByAccount) if (policy.cloudCaps[account] !== undefined) cls.perAccount.set(account, n);
+    for (const r of cs.free) cls.free.push({ state: r.state, classKey: cls.classKey, version: r.state.installedAppVersionId, availMs: nowMs, free: true, seq: r.seq });
+    freeCount += cls.free.length;
     if (cls.versions.size === 0) continue;
+    // Each version's build group, then one pass over the slots: remaining times, hold shares.
+    reserve(slots.buildIdLimit, cls.versions.size);
+    const { versionAt, holdBoundMs: bound, meanMs, slots: count, sumMs, maxMs, holdCap, nextEndMs, warm } = pass;
+    passCount = 0;
+    for (const v of cls.versions.values()) {
+      // The group found last round, while it is still this class's live group of the build; else look it up.
+      let b = v.build;
+      if (b === undefined || b.slots !== cs || b.members.length === 0) b = v.build = cs.builds.get(v.appVersionId);
+      if (!b) continue;
+      const k = passCount++;
+      passVersions[k] = v;
+      versionAt[b.id] = k;
+      bound[k] = v.holdBoundMs;
+      meanMs[k] = v.meanDurationMs;
+      count[k] = 0;
+      sumMs[k] = 0;
+      maxMs[k] = 0;
+      holdCap[k] = 0;
+      nextEndMs[k] = Infinity;
+      warm[k] = -1;
+    }
+    const spare = cls.spare;
+    const records = cs.records;
+    const { buildId, busyUntilMs, free } = cs.columns;
+    for (let i = 0; i < records.length; i++) {
+      const b = buildId[i]!;
+      if (b < 0) continue; // offline
+      const until = busyUntilMs[i]!;
+      const availMs = availOf(free[i]!, until, nowMs, clock.halfJobMs);
+      const remaining = availMs - nowMs;
+      const k = versionAt[b]!;
+      if (k < 0) {
+        spare.count++;
+        spare.sumMs += remaining;
+        if (remaining > spare.maxMs) spare.maxMs = remaining;
+        continue;
+      }
+      count[k]++;
+      sumMs[k] += remaining;
+      if (remaining > maxMs[k]!) maxMs[k] = remaining;
+      // Hold share (see `holdShare`): jobs the slot is expected to start by now + install + the version's hold bound.
+      if (free[i] === 1) {
+        const account = records[i]!.state.cloudAccount;
+        if (account !== undefined && atCap.has(account)) continue;
+        const slack = nowMs + install + bound[k]! - availMs;
+        if (!(slack < 0)) holdCap[k] += 1 + Math.floor(slack / meanMs[k]!);
+        continue;
+      }
+      if (warm[k]! < 0) warm[k] = i;
+      if (until !== until) continue; // no estimate: holds nothing
+      const slack = nowMs + install + bound[k]! - availMs;
+      if (!(slack < 0)) {
+        holdCap[k] += 1 + Math.floor(slack / meanMs[k]!);
+        // When to look again if nothing happens: when its estimate runs out, or (already overdue) a mean job later.
+        const recheck = until >= nowMs ? until : nowMs + meanMs[k]!;
+        if (recheck < nextEndMs[k]!) nextEndMs[k] = recheck;
+      }
+    }
+    for (let k = 0; k < passCount; k++) {
+      const v = passVersions[k]!;
+      v.slotCount = count[k]!;
+      v.sumRemainingMs = sumMs[k]!;
+      v.maxRemainingMs = maxMs[k]!;
+      v.holdCap = holdCap[k]!;
+      v.nextEndMs = nextEndMs[k]!;
+      v.warmSlot = warm[k]! < 0 ? null : records[warm[k]!]!;
+    }
     // Slots of a capped cloud account count for at most the cap.
     let effective = cls.online;
     for (const [a, n] of cls.perAccount) effective -= n - Math.min(n, Math.max(0, policy.cloudCaps[a]!));
-    const h = horizonOf(cls, policy, effective);
+    const h = horizonOf(cls, cs, policy, effective, clock);
     cls.horizonMs = nowMs + h;
-    for (const v of cls.versions.values()) v.capacityMs = capacityOf(v, h);
+    for (const v of cls.versions.values()) v.capacityMs = capacityOf(v, h, clock);
+    for (let k = 0; k < passCount; k++) versionAt[passVersions[k]!.build!.id] = -1;
   }
+  // Free online slots of every class, in index order.
+  for (const cls of classes.values()) for (const s of cls.free) view.free.push(s);
+  if (classes.size > 1 && freeCount > 1) view.free.sort((a, b) => a.seq - b.seq);
   return view;
 }
