@@ -8,9 +8,10 @@
  *  - arrival: a job arrives for a class whose slots are free and have nothing queued (where a free
  *    slot waits in a busy fleet): 50 of the 5,000 slots serve device/android; one round, one decision.
  *  - cold round: every slot free at once; the round's time divided by its decisions.
- * Only the `scheduleRound` call is timed (not building the inputs). Separately, the dispatcher's
- * refresh of the index from a fleet of 1,000 agents × 5 slots before a round (`Fleet.syncIndex`,
- * one slot changed) is timed.
+ * Only the `scheduleRound` call is timed (not building the inputs), after unmeasured rounds of the
+ * same kind (the JIT warmed up as in a coordinator that has been running). Separately, the
+ * dispatcher's refresh of the index from a fleet of 1,000 agents × 5 slots before a round
+ * (`Fleet.syncIndex`, one slot changed) is timed.
  */
 import { Fleet, type AgentSocket, type RunningJob, type SlotEntry } from '../../coordinator/agents/fleet.js';
 import { JobQueues, SlotIndex, scheduleRound, type QueuedJob, type SchedulerPolicy, type SlotState } from '../../coordinator/scheduler/index.js';
@@ -44,7 +45,7 @@ export interface DecisionTime {
 
 const quantile = (sorted: readonly number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
-export function decisionTime(opts: { jobs?: number; versions?: number; slots?: number; rounds?: number; arrivalRounds?: number; coldRounds?: number; seed?: number } = {}): DecisionTime {
+export function decisionTime(opts: { jobs?: number; versions?: number; slots?: number; rounds?: number; warmUpRounds?: number; arrivalRounds?: number; coldRounds?: number; seed?: number } = {}): DecisionTime {
   const nJobs = opts.jobs ?? 100_000;
   const nVersions = opts.versions ?? 1_000;
   const nSlots = opts.slots ?? 5_000;
@@ -126,12 +127,12 @@ export function decisionTime(opts: { jobs?: number; versions?: number; slots?: n
   // The fleet's slot index, kept up to date as slots change (as the dispatcher does).
   const index = SlotIndex.of(slots);
 
-  // Warm-up (JIT), not measured.
-  for (let i = 0; i < 50; i++) scheduleRound({ queues, slots: index, nowMs: now, policy });
-
+  // Warm-up, not measured: rounds like the measured ones (a slot frees, a job starts, a new one
+  // arrives), so the JIT has seen every path a long-running coordinator runs.
+  const warmUp = opts.warmUpRounds ?? Math.min(500, rounds);
   const times: number[] = [];
   let decided = 0;
-  for (let r = 0; r < rounds; r++) {
+  for (let r = -warmUp; r < rounds; r++) {
     let first = slots[0]!;
     for (const s of slots) if (!s.free && s.busyUntilMs! < first.busyUntilMs!) first = s;
     now = Math.max(now, first.busyUntilMs!);
@@ -142,8 +143,10 @@ export function decisionTime(opts: { jobs?: number; versions?: number; slots?: n
     index.set(first);
     const t0 = performance.now();
     const out = scheduleRound({ queues, slots: index, nowMs: now, policy });
-    times.push(performance.now() - t0);
-    decided += out.decisions.length;
+    if (r >= 0) {
+      times.push(performance.now() - t0);
+      decided += out.decisions.length;
+    }
     apply(out.decisions, bySlot);
   }
   times.sort((a, b) => a - b);
@@ -167,10 +170,10 @@ export function decisionTime(opts: { jobs?: number; versions?: number; slots?: n
   const arrivalTimes: number[] = [];
   let arrived = 0;
   const arrivalRounds = opts.arrivalRounds ?? Math.ceil(rounds / 2);
-  for (let r = -20; r < arrivalRounds; r++) {
+  for (let r = -Math.min(200, arrivalRounds); r < arrivalRounds; r++) {
     now += 100;
     const job: QueuedJob = {
-      jobId: `a${String(r + 20).padStart(8, '0')}`,
+      jobId: `a${String(r + 1000).padStart(8, '0')}`,
       orgId: 'org-05',
       appVersionId: `dva-${rng.int(0, 6)}`,
       priority: 5,
@@ -274,7 +277,7 @@ function refreshTime(slots: readonly SlotState[], rounds: number, rng: Rng): { p
   const describe = (_: SlotEntry, job: RunningJob) => job;
   fleet.syncIndex(jobOf, describe);
   const times: number[] = [];
-  for (let r = -50; r < rounds; r++) {
+  for (let r = -Math.min(500, rounds); r < rounds; r++) {
     const e = rng.pick(entries);
     if (e.attemptId === null) {
       e.jobId = `job-r${r}`;

@@ -364,6 +364,90 @@ let passCount = 0;
 /** Is the slot's build one with queued work in the class being built (for `spareWithin`, during the horizon's bisection)? */
 const worked = (b: BuildSlots): boolean => pass.versionAt[b.id]! >= 0;
 
+/** Puts the class's versions that have slots into the pass's arrays (positions 0 … passCount - 1), with their build groups. */
+function collectVersions(cls: ClassView, cs: ClassSlots): void {
+  const { versionAt, holdBoundMs: bound, meanMs, slots: count, sumMs, maxMs, holdCap, nextEndMs, warm } = pass;
+  passCount = 0;
+  for (const v of cls.versions.values()) {
+    // The group found last round, while it is still this class's live group of the build; else look it up.
+    let b = v.build;
+    if (b === undefined || b.slots !== cs || b.members.length === 0) b = v.build = cs.builds.get(v.appVersionId);
+    if (!b) continue;
+    const k = passCount++;
+    passVersions[k] = v;
+    versionAt[b.id] = k;
+    bound[k] = v.holdBoundMs;
+    meanMs[k] = v.meanDurationMs;
+    count[k] = 0;
+    sumMs[k] = 0;
+    maxMs[k] = 0;
+    holdCap[k] = 0;
+    nextEndMs[k] = Infinity;
+    warm[k] = -1;
+  }
+}
+
+/**
+ * The pass over a class's online slots, in index order: per version (its slot count, Σ and longest
+ * remaining time, hold cap, next end, first busy slot) and for the spare slots. Reads only packed
+ * columns and typed arrays, and runs the same code for every slot (a path first taken late would
+ * send the JIT back to the interpreter for many rounds): `capped` (by account id + 1) is read for all.
+ */
+function passOverSlots(cs: ClassSlots, spare: SpareSlots, nowMs: number, halfJobMs: number, install: number, capped: Uint8Array): void {
+  const { versionAt, holdBoundMs: bound, meanMs, slots: count, sumMs, maxMs, holdCap, nextEndMs, warm } = pass;
+  const { buildId, busyUntilMs, free, account } = cs.columns;
+  const n = cs.records.length;
+  let spareCount = 0;
+  let spareSum = 0;
+  let spareMax = 0;
+  for (let i = 0; i < n; i++) {
+    const b = buildId[i]!;
+    if (b < 0) continue; // offline
+    const until = busyUntilMs[i]!;
+    const isFree = free[i] === 1;
+    const availMs = availOf(free[i]!, until, nowMs, halfJobMs);
+    const remaining = availMs - nowMs;
+    const atCap = capped[account[i]! + 1] === 1;
+    const k = versionAt[b]!;
+    if (k < 0) {
+      spareCount++;
+      spareSum += remaining;
+      if (remaining > spareMax) spareMax = remaining;
+      continue;
+    }
+    count[k]++;
+    sumMs[k] += remaining;
+    if (remaining > maxMs[k]!) maxMs[k] = remaining;
+    // Hold share (see `holdShare`): jobs the slot is expected to start by now + install + the version's
+    // hold bound. None for a busy slot without an estimate, or a free one whose account is at its cap.
+    if (!isFree && warm[k]! < 0) warm[k] = i;
+    if (isFree ? atCap : until !== until) continue;
+    const slack = nowMs + install + bound[k]! - availMs;
+    if (slack < 0) continue;
+    holdCap[k] += 1 + Math.floor(slack / meanMs[k]!);
+    // When to look again if nothing happens (a busy slot): when its estimate runs out, or (already overdue) a mean job later.
+    const recheck = isFree ? Infinity : until >= nowMs ? until : nowMs + meanMs[k]!;
+    if (recheck < nextEndMs[k]!) nextEndMs[k] = recheck;
+  }
+  spare.count = spareCount;
+  spare.sumMs = spareSum;
+  spare.maxMs = spareMax;
+}
+
+/** Copies the pass's sums into the version views. */
+function storeSums(cs: ClassSlots): void {
+  const { slots: count, sumMs, maxMs, holdCap, nextEndMs, warm } = pass;
+  for (let k = 0; k < passCount; k++) {
+    const v = passVersions[k]!;
+    v.slotCount = count[k]!;
+    v.sumRemainingMs = sumMs[k]!;
+    v.maxRemainingMs = maxMs[k]!;
+    v.holdCap = holdCap[k]!;
+    v.nextEndMs = nextEndMs[k]!;
+    v.warmSlot = warm[k]! < 0 ? null : cs.records[warm[k]!]!;
+  }
+}
+
 /**
  * Builds the round's view from the slot index. Counts (slots, online, free, running per org and per
  * cloud account, the slots on each build) come from the index; the time-dependent part (each busy
@@ -376,9 +460,11 @@ export function buildRoundView(queues: JobQueues, slots: SlotIndex, nowMs: numbe
   const runningByAccount = new Map(slots.runningByAccount);
   const view: RoundView = { nowMs, slots, classes, free: [], runningByAccount };
   // Accounts already at their cap: their free slots can take nothing, so they hold nothing for anyone.
-  const atCap = new Set<string>();
+  // (By account id + 1, as the slot index's `account` column has it: 0 is "no account".)
+  const capped = new Uint8Array(slots.accountIds.size + 1);
   for (const cap of Object.keys(policy.cloudCaps)) {
-    if (cap && (runningByAccount.get(cap) ?? 0) >= policy.cloudCaps[cap]!) atCap.add(cap);
+    const id = slots.accountIds.get(cap);
+    if (cap && id !== undefined && (runningByAccount.get(cap) ?? 0) >= policy.cloudCaps[cap]!) capped[id + 1] = 1;
   }
   const clock: Clock = { nowMs, halfJobMs: policy.defaultJobDurationMs / 2 };
   const install = policy.installCostMs;
@@ -394,78 +480,16 @@ export function buildRoundView(queues: JobQueues, slots: SlotIndex, nowMs: numbe
     if (cls.versions.size === 0) continue;
     // Each version's build group, then one pass over the slots: remaining times, hold shares.
     reserve(slots.buildIdLimit, cls.versions.size);
-    const { versionAt, holdBoundMs: bound, meanMs, slots: count, sumMs, maxMs, holdCap, nextEndMs, warm } = pass;
-    passCount = 0;
-    for (const v of cls.versions.values()) {
-      // The group found last round, while it is still this class's live group of the build; else look it up.
-      let b = v.build;
-      if (b === undefined || b.slots !== cs || b.members.length === 0) b = v.build = cs.builds.get(v.appVersionId);
-      if (!b) continue;
-      const k = passCount++;
-      passVersions[k] = v;
-      versionAt[b.id] = k;
-      bound[k] = v.holdBoundMs;
-      meanMs[k] = v.meanDurationMs;
-      count[k] = 0;
-      sumMs[k] = 0;
-      maxMs[k] = 0;
-      holdCap[k] = 0;
-      nextEndMs[k] = Infinity;
-      warm[k] = -1;
-    }
-    const spare = cls.spare;
-    const records = cs.records;
-    const { buildId, busyUntilMs, free } = cs.columns;
-    for (let i = 0; i < records.length; i++) {
-      const b = buildId[i]!;
-      if (b < 0) continue; // offline
-      const until = busyUntilMs[i]!;
-      const availMs = availOf(free[i]!, until, nowMs, clock.halfJobMs);
-      const remaining = availMs - nowMs;
-      const k = versionAt[b]!;
-      if (k < 0) {
-        spare.count++;
-        spare.sumMs += remaining;
-        if (remaining > spare.maxMs) spare.maxMs = remaining;
-        continue;
-      }
-      count[k]++;
-      sumMs[k] += remaining;
-      if (remaining > maxMs[k]!) maxMs[k] = remaining;
-      // Hold share (see `holdShare`): jobs the slot is expected to start by now + install + the version's hold bound.
-      if (free[i] === 1) {
-        const account = records[i]!.state.cloudAccount;
-        if (account !== undefined && atCap.has(account)) continue;
-        const slack = nowMs + install + bound[k]! - availMs;
-        if (!(slack < 0)) holdCap[k] += 1 + Math.floor(slack / meanMs[k]!);
-        continue;
-      }
-      if (warm[k]! < 0) warm[k] = i;
-      if (until !== until) continue; // no estimate: holds nothing
-      const slack = nowMs + install + bound[k]! - availMs;
-      if (!(slack < 0)) {
-        holdCap[k] += 1 + Math.floor(slack / meanMs[k]!);
-        // When to look again if nothing happens: when its estimate runs out, or (already overdue) a mean job later.
-        const recheck = until >= nowMs ? until : nowMs + meanMs[k]!;
-        if (recheck < nextEndMs[k]!) nextEndMs[k] = recheck;
-      }
-    }
-    for (let k = 0; k < passCount; k++) {
-      const v = passVersions[k]!;
-      v.slotCount = count[k]!;
-      v.sumRemainingMs = sumMs[k]!;
-      v.maxRemainingMs = maxMs[k]!;
-      v.holdCap = holdCap[k]!;
-      v.nextEndMs = nextEndMs[k]!;
-      v.warmSlot = warm[k]! < 0 ? null : records[warm[k]!]!;
-    }
+    collectVersions(cls, cs);
+    passOverSlots(cs, cls.spare, nowMs, clock.halfJobMs, install, capped);
+    storeSums(cs);
     // Slots of a capped cloud account count for at most the cap.
     let effective = cls.online;
     for (const [a, n] of cls.perAccount) effective -= n - Math.min(n, Math.max(0, policy.cloudCaps[a]!));
     const h = horizonOf(cls, cs, policy, effective, clock);
     cls.horizonMs = nowMs + h;
     for (const v of cls.versions.values()) v.capacityMs = capacityOf(v, h, clock);
-    for (let k = 0; k < passCount; k++) versionAt[passVersions[k]!.build!.id] = -1;
+    for (let k = 0; k < passCount; k++) pass.versionAt[passVersions[k]!.build!.id] = -1;
   }
   // Free online slots of every class, in index order.
   for (const cls of classes.values()) for (const s of cls.free) view.free.push(s);

@@ -120,6 +120,8 @@ class Round {
   readonly filter: SlotFilter = new SlotFilter(this);
   readonly decisions: Decision[] = [];
   readonly idle: IdleSlot[] = [];
+  /** Some free slot stays empty because its jobs are held (then the round asks to be woken). */
+  held = false;
   readonly picks = new Picks();
   wakeAtMs = Infinity;
   readonly #alternatives = new Map<string, boolean>();
@@ -274,6 +276,7 @@ class Round {
     const held = normal.held ?? aged.held;
     if (held) {
       if (held.nextEndMs < this.wakeAtMs) this.wakeAtMs = held.nextEndMs;
+      this.held = true;
       this.idle.push({
         slotKey: slot.state.slotKey,
         code: 'held_for_affinity',
@@ -564,7 +567,5 @@ export function scheduleRound(input: SchedulerInput): SchedulerRound {
     }
     plans.push({ classKey: cls.classKey, horizonMs: Math.round(cls.horizonMs), deficits: top });
   }
-  let held = false;
-  for (const i of round.idle) if (i.code === 'held_for_affinity') held = true;
-  return { decisions: round.decisions, idle: round.idle, plans, wakeAtMs: held && Number.isFinite(round.wakeAtMs) ? round.wakeAtMs + 1 : null };
+  return { decisions: round.decisions, idle: round.idle, plans, wakeAtMs: round.held && Number.isFinite(round.wakeAtMs) ? round.wakeAtMs + 1 : null };
 }

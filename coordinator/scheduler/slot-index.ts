@@ -47,6 +47,8 @@ export interface SlotColumns {
   readonly busyUntilMs: Float64Array;
   /** 1 when free. */
   readonly free: Uint8Array;
+  /** The id of the slot's cloud account (`SlotIndex.accountIds`); -1: none. */
+  readonly account: Int32Array;
 }
 
 /** The slots of one class (`classKeyOf(slot)`). */
@@ -85,7 +87,7 @@ interface MutableRecord {
 interface MutableClass {
   classKey: string;
   records: MutableRecord[];
-  columns: { buildId: Int32Array; busyUntilMs: Float64Array; free: Uint8Array };
+  columns: { buildId: Int32Array; busyUntilMs: Float64Array; free: Uint8Array; account: Int32Array };
   online: number;
   free: SlotRecord[];
   builds: Map<string | null, MutableBuild>;
@@ -143,6 +145,8 @@ export class SlotIndex {
   readonly #records = new Map<string, MutableRecord>();
   readonly #classes = new Map<string, MutableClass>();
   readonly #runningByAccount = new Map<string, number>();
+  /** A small integer per cloud account ever seen (for the `account` column). */
+  readonly #accountIds = new Map<string, number>();
   /** The classes in the order of their first slot; null when a class or a first slot changed. */
   #classOrder: MutableClass[] | null = null;
   /** Group ids given back by emptied groups, reused first so ids stay small. */
@@ -199,6 +203,11 @@ export class SlotIndex {
     return this.#classOrder;
   }
 
+  /** The id of each cloud account ever seen (ids are 0, 1, 2, … and never reused). */
+  get accountIds(): ReadonlyMap<string, number> {
+    return this.#accountIds;
+  }
+
   /** How many slots are free and online. O(classes). */
   freeCount(): number {
     let n = 0;
@@ -213,14 +222,28 @@ export class SlotIndex {
 
   /**
    * Records a slot's state (a new slot goes last in the order). Cost: O(1) when nothing changed,
-   * else a few map updates and O(log n) searches (a slot that changes class moves in its lists).
-   * The state is copied: changing the object afterwards does not change the index.
+   * else a few map updates, binary searches, and moving it in its build group's and its class's free
+   * list (O(their length)); a slot that changes class also moves in the classes' lists and columns.
+   * The state is copied (its `SlotState` fields; absent ones become undefined): changing the object
+   * afterwards does not change the index.
    * @example index.set({ ...state, free: true, runningOrgId: null, runningAppVersionId: null, busyUntilMs: null })
    */
   set(state: SlotState): void {
     const prev = this.#records.get(state.slotKey);
     if (prev && same(prev.state, state)) return;
-    const copy = { ...state };
+    // Every copy has the same fields in the same order (one hidden class for the code that reads them).
+    const copy: SlotState = {
+      slotKey: state.slotKey,
+      target: state.target,
+      platform: state.platform,
+      installedAppVersionId: state.installedAppVersionId,
+      free: state.free,
+      online: state.online,
+      cloudAccount: state.cloudAccount,
+      runningOrgId: state.runningOrgId,
+      runningAppVersionId: state.runningAppVersionId,
+      busyUntilMs: state.busyUntilMs,
+    };
     const classKey = classKeyOf(state);
     if (!prev) {
       const slots = this.#classOf(classKey);
@@ -256,7 +279,7 @@ export class SlotIndex {
       c = {
         classKey,
         records: [],
-        columns: { buildId: new Int32Array(16), busyUntilMs: new Float64Array(16), free: new Uint8Array(16) },
+        columns: { buildId: new Int32Array(16), busyUntilMs: new Float64Array(16), free: new Uint8Array(16), account: new Int32Array(16) },
         online: 0,
         free: [],
         builds: new Map(),
@@ -275,10 +298,11 @@ export class SlotIndex {
     const n = c.records.length;
     let cols = c.columns;
     if (cols.buildId.length === n) {
-      const grown = { buildId: new Int32Array(2 * n), busyUntilMs: new Float64Array(2 * n), free: new Uint8Array(2 * n) };
+      const grown = { buildId: new Int32Array(2 * n), busyUntilMs: new Float64Array(2 * n), free: new Uint8Array(2 * n), account: new Int32Array(2 * n) };
       grown.buildId.set(cols.buildId);
       grown.busyUntilMs.set(cols.busyUntilMs);
       grown.free.set(cols.free);
+      grown.account.set(cols.account);
       c.columns = cols = grown;
     }
     const i = searchSeq(c.records, rec.seq);
@@ -287,6 +311,7 @@ export class SlotIndex {
       cols.buildId.copyWithin(i + 1, i, n);
       cols.busyUntilMs.copyWithin(i + 1, i, n);
       cols.free.copyWithin(i + 1, i, n);
+      cols.account.copyWithin(i + 1, i, n);
       for (let j = i + 1; j <= n; j++) c.records[j]!.pos = j;
     } else c.records.push(rec);
     rec.pos = i;
@@ -304,6 +329,7 @@ export class SlotIndex {
       cols.buildId.copyWithin(i, i + 1, n);
       cols.busyUntilMs.copyWithin(i, i + 1, n);
       cols.free.copyWithin(i, i + 1, n);
+      cols.account.copyWithin(i, i + 1, n);
       for (let j = i; j < n - 1; j++) c.records[j]!.pos = j;
     }
     rec.pos = -1;
@@ -320,6 +346,12 @@ export class SlotIndex {
     if (d > 0) {
       c.columns.free[rec.pos] = s.free ? 1 : 0;
       c.columns.busyUntilMs[rec.pos] = s.free ? 0 : (s.busyUntilMs ?? NaN);
+      let id = -1;
+      if (account !== undefined) {
+        id = this.#accountIds.get(account) ?? this.#accountIds.size;
+        if (id === this.#accountIds.size) this.#accountIds.set(account, id);
+      }
+      c.columns.account[rec.pos] = id;
     }
     if (!s.online) return;
     c.online += d;

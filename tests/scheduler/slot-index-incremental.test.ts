@@ -55,7 +55,12 @@ function snapshot(index: SlotIndex) {
         .sort((a, b) => String(a.build).localeCompare(String(b.build))),
       runningByOrg: count(c.runningByOrg),
       onlineByAccount: count(c.onlineByAccount),
-      columns: c.records.map((r, i) => [c.columns.buildId[i] === (r.build?.id ?? -1), c.columns.free[i], c.columns.busyUntilMs[i]]),
+      columns: c.records.map((r, i) => [
+        c.columns.buildId[i] === (r.build?.id ?? -1),
+        c.columns.account[i] === (r.state.cloudAccount === undefined ? -1 : index.accountIds.get(r.state.cloudAccount)),
+        c.columns.free[i],
+        c.columns.busyUntilMs[i],
+      ]),
     })),
   };
 }
@@ -89,7 +94,7 @@ function expected(states: readonly SlotState[]) {
           .sort((a, b) => String(a.build).localeCompare(String(b.build))),
         runningByOrg: count(online.filter((s) => !s.free && s.runningOrgId).map((s) => s.runningOrgId!)),
         onlineByAccount: count(online.filter((s) => s.cloudAccount !== undefined).map((s) => s.cloudAccount!)),
-        columns: of.map((s) => [true, s.free ? 1 : 0, s.free ? 0 : (s.busyUntilMs ?? NaN)]),
+        columns: of.map((s) => [true, true, s.free ? 1 : 0, s.free ? 0 : (s.busyUntilMs ?? NaN)]),
       };
     }),
   };
