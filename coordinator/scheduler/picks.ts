@@ -67,7 +67,7 @@ export class Picks {
 
   /** The job of `lane` queued longest, submitted no later than `cutoffMs`, not taken yet (`oldest` with no filter; O(1) while nothing of the lane is taken). */
   oldestOf(lane: Lane, cutoffMs: number): QueuedJob | undefined {
-    if (!this.#cursor.has(lane)) {
+    if (this.taken.size === 0 || !this.#cursor.has(lane)) {
       const o = lane.oldest();
       return o !== undefined && o.submittedAtMs <= cutoffMs ? o : undefined;
     }

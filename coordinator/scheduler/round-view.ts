@@ -322,21 +322,24 @@ function newClass(key: string, queues: JobQueues, runningByOrg: ReadonlyMap<stri
 
 /**
  * Scratch for a round's pass over the slots (rounds are synchronous and never nested): per build
- * group id, the position of its version in the class's version list (-1: none); per position, the
- * version's inputs and sums. Plain typed arrays, so the pass reads and writes little memory.
+ * group id, the position k of its version in the class's version list (-1: none); per version, its
+ * inputs and sums in one stretch of 8 numbers from k * 8 (one cache line), so the pass reads and
+ * writes little memory.
  */
 const pass = {
   versionAt: new Int32Array(0),
-  holdBoundMs: new Float64Array(0),
-  meanMs: new Float64Array(0),
-  slots: new Int32Array(0),
-  sumMs: new Float64Array(0),
-  maxMs: new Float64Array(0),
-  holdCap: new Float64Array(0),
-  nextEndMs: new Float64Array(0),
-  /** Index (in the class's records) of its first busy slot; -1: none. */
-  warm: new Int32Array(0),
+  data: new Float64Array(0),
 };
+/** Offsets in a version's stretch of `pass.data`. */
+const BOUND = 0; // its hold bound (ms)
+const MEAN = 1; // its mean job duration (ms)
+const COUNT = 2; // its slots
+const SUM = 3; // Σ remaining time (ms)
+const MAX = 4; // longest remaining time (ms)
+const HOLD = 5; // hold cap
+const NEXT = 6; // next end to look again at (epoch ms)
+const WARM = 7; // index (in the class's records) of its first busy slot; -1: none
+const STRIDE = 8;
 
 function reserve(builds: number, versions: number): void {
   if (pass.versionAt.length < builds) {
@@ -344,17 +347,7 @@ function reserve(builds: number, versions: number): void {
     a.fill(-1);
     pass.versionAt = a;
   }
-  if (pass.slots.length < versions) {
-    const n = Math.max(versions, 2 * pass.slots.length);
-    pass.holdBoundMs = new Float64Array(n);
-    pass.meanMs = new Float64Array(n);
-    pass.slots = new Int32Array(n);
-    pass.sumMs = new Float64Array(n);
-    pass.maxMs = new Float64Array(n);
-    pass.holdCap = new Float64Array(n);
-    pass.nextEndMs = new Float64Array(n);
-    pass.warm = new Int32Array(n);
-  }
+  if (pass.data.length < versions * STRIDE) pass.data = new Float64Array(Math.max(versions, 2 * (pass.data.length / STRIDE)) * STRIDE);
 }
 
 /** A class's versions with slots, in order: the first `passCount` entries (scratch, one class at a time; never truncated, so it keeps its memory). */
@@ -366,7 +359,7 @@ const worked = (b: BuildSlots): boolean => pass.versionAt[b.id]! >= 0;
 
 /** Puts the class's versions that have slots into the pass's arrays (positions 0 … passCount - 1), with their build groups. */
 function collectVersions(cls: ClassView, cs: ClassSlots): void {
-  const { versionAt, holdBoundMs: bound, meanMs, slots: count, sumMs, maxMs, holdCap, nextEndMs, warm } = pass;
+  const { versionAt, data } = pass;
   passCount = 0;
   for (const v of cls.versions.values()) {
     // The group found last round, while it is still this class's live group of the build; else look it up.
@@ -376,14 +369,15 @@ function collectVersions(cls: ClassView, cs: ClassSlots): void {
     const k = passCount++;
     passVersions[k] = v;
     versionAt[b.id] = k;
-    bound[k] = v.holdBoundMs;
-    meanMs[k] = v.meanDurationMs;
-    count[k] = 0;
-    sumMs[k] = 0;
-    maxMs[k] = 0;
-    holdCap[k] = 0;
-    nextEndMs[k] = Infinity;
-    warm[k] = -1;
+    const o = k * STRIDE;
+    data[o + BOUND] = v.holdBoundMs;
+    data[o + MEAN] = v.meanDurationMs;
+    data[o + COUNT] = 0;
+    data[o + SUM] = 0;
+    data[o + MAX] = 0;
+    data[o + HOLD] = 0;
+    data[o + NEXT] = Infinity;
+    data[o + WARM] = -1;
   }
 }
 
@@ -394,7 +388,7 @@ function collectVersions(cls: ClassView, cs: ClassSlots): void {
  * send the JIT back to the interpreter for many rounds): `capped` (by account id + 1) is read for all.
  */
 function passOverSlots(cs: ClassSlots, spare: SpareSlots, nowMs: number, halfJobMs: number, install: number, capped: Uint8Array): void {
-  const { versionAt, holdBoundMs: bound, meanMs, slots: count, sumMs, maxMs, holdCap, nextEndMs, warm } = pass;
+  const { versionAt, data } = pass;
   const { buildId, busyUntilMs, free, account } = cs.columns;
   const n = cs.records.length;
   let spareCount = 0;
@@ -415,19 +409,20 @@ function passOverSlots(cs: ClassSlots, spare: SpareSlots, nowMs: number, halfJob
       if (remaining > spareMax) spareMax = remaining;
       continue;
     }
-    count[k]++;
-    sumMs[k] += remaining;
-    if (remaining > maxMs[k]!) maxMs[k] = remaining;
+    const o = k * STRIDE;
+    data[o + COUNT]++;
+    data[o + SUM] += remaining;
+    if (remaining > data[o + MAX]!) data[o + MAX] = remaining;
     // Hold share (see `holdShare`): jobs the slot is expected to start by now + install + the version's
     // hold bound. None for a busy slot without an estimate, or a free one whose account is at its cap.
-    if (!isFree && warm[k]! < 0) warm[k] = i;
+    if (!isFree && data[o + WARM]! < 0) data[o + WARM] = i;
     if (isFree ? atCap : until !== until) continue;
-    const slack = nowMs + install + bound[k]! - availMs;
+    const slack = nowMs + install + data[o + BOUND]! - availMs;
     if (slack < 0) continue;
-    holdCap[k] += 1 + Math.floor(slack / meanMs[k]!);
+    data[o + HOLD] += 1 + Math.floor(slack / data[o + MEAN]!);
     // When to look again if nothing happens (a busy slot): when its estimate runs out, or (already overdue) a mean job later.
-    const recheck = isFree ? Infinity : until >= nowMs ? until : nowMs + meanMs[k]!;
-    if (recheck < nextEndMs[k]!) nextEndMs[k] = recheck;
+    const recheck = isFree ? Infinity : until >= nowMs ? until : nowMs + data[o + MEAN]!;
+    if (recheck < data[o + NEXT]!) data[o + NEXT] = recheck;
   }
   spare.count = spareCount;
   spare.sumMs = spareSum;
@@ -436,15 +431,17 @@ function passOverSlots(cs: ClassSlots, spare: SpareSlots, nowMs: number, halfJob
 
 /** Copies the pass's sums into the version views. */
 function storeSums(cs: ClassSlots): void {
-  const { slots: count, sumMs, maxMs, holdCap, nextEndMs, warm } = pass;
+  const data = pass.data;
   for (let k = 0; k < passCount; k++) {
     const v = passVersions[k]!;
-    v.slotCount = count[k]!;
-    v.sumRemainingMs = sumMs[k]!;
-    v.maxRemainingMs = maxMs[k]!;
-    v.holdCap = holdCap[k]!;
-    v.nextEndMs = nextEndMs[k]!;
-    v.warmSlot = warm[k]! < 0 ? null : cs.records[warm[k]!]!;
+    const o = k * STRIDE;
+    v.slotCount = data[o + COUNT]!;
+    v.sumRemainingMs = data[o + SUM]!;
+    v.maxRemainingMs = data[o + MAX]!;
+    v.holdCap = data[o + HOLD]!;
+    v.nextEndMs = data[o + NEXT]!;
+    const warm = data[o + WARM]!;
+    v.warmSlot = warm < 0 ? null : cs.records[warm]!;
   }
 }
 

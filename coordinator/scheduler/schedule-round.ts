@@ -303,11 +303,13 @@ class Round {
         const e = entries.items[i]!;
         if (e.job && this.picks.taken.size > 0 && this.picks.taken.has(e.job.jobId)) this.refresh(e, ok.cutoffMs);
         if (!e.job) continue;
-        const job = this.allowed(e.job, slot, cls) ? e.job : this.picks.oldest(e.lane, ok, ok.cutoffMs);
+        // (A lane none of whose jobs avoids a slot needs no look at the job for the avoid-slot rules.)
+        const plain = e.lane.avoidingCount === 0;
+        const job = plain || this.allowed(e.job, slot, cls) ? e.job : this.picks.oldest(e.lane, ok, ok.cutoffMs);
         if (!job) continue;
         const affinity = e.lane.appVersionId === slot.version;
         // An aged job is held only while its own version's slots will start it within the bound.
-        if (!affinity && e.version.holdCap > 0 && this.ahead(e) < e.version.holdCap && !this.avoidsWarm(job, e.version, cls)) {
+        if (!affinity && e.version.holdCap > 0 && this.ahead(e) < e.version.holdCap && (plain || !this.avoidsWarm(job, e.version, cls))) {
           out.held ??= e.version;
           continue;
         }

@@ -26,7 +26,7 @@ const NOW = 1_000_000;
 /** What a held slot runs, as the dispatcher derives it from the job (its start, or its assignment and an install, plus a typical run; the clock when neither). */
 const describer = (clock: { nowMs: number }) => {
   const out: RunningJob = { orgId: '', appVersionId: '', busyUntilMs: 0 };
-  return (s: SlotEntry, job: Job): RunningJob => {
+  return (_slot: SlotEntry, job: Job): RunningJob => {
     out.orgId = job.orgId;
     out.appVersionId = job.appVersionId;
     out.busyUntilMs = (job.startedAtMs ?? (job.assignedAtMs === null ? clock.nowMs : job.assignedAtMs + 60_000)) + 60_000;
