@@ -65,7 +65,9 @@ export class Lane {
   #knownWorkMs = 0;
   #unknownCount = 0;
   #oldest: QueuedJob | undefined = undefined;
+  /** The oldest job's submit time and priority, kept here so readers need not visit the job. */
   #oldestMs = Infinity;
+  #oldestPriority = 0;
   #avoiding = 0;
 
   constructor(
@@ -112,6 +114,11 @@ export class Lane {
   /** Submit time of the job queued longest (epoch ms); Infinity when empty. O(1). */
   get oldestSubmittedAtMs(): number {
     return this.#oldestMs;
+  }
+
+  /** Priority of the job queued longest (0 when empty). O(1). */
+  get oldestPriority(): number {
+    return this.#oldestPriority;
   }
 
   /** Expected work of the lane (ms): the sum of the jobs' expected durations, `defaultMs` for those without. */
@@ -170,6 +177,7 @@ export class Lane {
     if (!o || job.submittedAtMs < o.submittedAtMs || (job.submittedAtMs === o.submittedAtMs && job.jobId < o.jobId)) {
       this.#oldest = job;
       this.#oldestMs = job.submittedAtMs;
+      this.#oldestPriority = job.priority;
     }
     if (job.avoidSlots.length > 0) this.#avoiding++;
   }
@@ -190,6 +198,7 @@ export class Lane {
     if (job === this.#oldest) {
       this.#oldest = this.#findOldest();
       this.#oldestMs = this.#oldest?.submittedAtMs ?? Infinity;
+      this.#oldestPriority = this.#oldest?.priority ?? 0;
     }
     if (job.avoidSlots.length > 0) this.#avoiding--;
   }

@@ -67,10 +67,7 @@ export class Picks {
 
   /** The job of `lane` queued longest, submitted no later than `cutoffMs`, not taken yet (`oldest` with no filter; O(1) while nothing of the lane is taken). */
   oldestOf(lane: Lane, cutoffMs: number): QueuedJob | undefined {
-    if (this.taken.size === 0 || !this.#cursor.has(lane)) {
-      const o = lane.oldest();
-      return o !== undefined && o.submittedAtMs <= cutoffMs ? o : undefined;
-    }
+    if (this.taken.size === 0 || !this.#cursor.has(lane)) return lane.oldestSubmittedAtMs <= cutoffMs ? lane.oldest() : undefined;
     return this.oldest(lane, ANY, cutoffMs);
   }
 

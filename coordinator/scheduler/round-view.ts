@@ -32,6 +32,8 @@ export interface VersionView {
   workMs: number;
   /** Queued jobs in the class not taken yet this round. */
   count: number;
+  /** Submit time of its oldest queued job (epoch ms), as the round began (taking jobs does not change it). */
+  oldestMs: number;
   /** Slots of the class on this version: running it, or free with it installed. */
   slotCount: number;
   /** Σ over those slots of their remaining busy time (ms). */
@@ -261,6 +263,7 @@ function versionsOf(lanes: ClassLanes): Map<string, VersionView> {
         lanes: vl,
         workMs: 0,
         count: 0,
+        oldestMs: Infinity,
         slotCount: 0,
         sumRemainingMs: 0,
         maxRemainingMs: 0,
@@ -300,11 +303,14 @@ function newClass(key: string, queues: JobQueues, runningByOrg: ReadonlyMap<stri
   for (const v of c.versions.values()) {
     let work = 0;
     let count = 0;
+    let oldest = Infinity;
     for (const l of v.lanes) {
       work += l.workMs(policy.defaultJobDurationMs);
       count += l.size;
+      if (l.oldestSubmittedAtMs < oldest) oldest = l.oldestSubmittedAtMs;
     }
     const mean = count > 0 ? work / count : policy.defaultJobDurationMs;
+    v.oldestMs = oldest;
     v.workMs = work;
     v.count = count;
     v.slotCount = 0;

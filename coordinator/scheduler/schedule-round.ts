@@ -49,6 +49,8 @@ interface AgedEntry {
   lane: Lane;
   version: VersionView;
   job: QueuedJob | undefined;
+  /** `job.priority` (read from the lane while `job` is the lane's oldest: no visit to the job). */
+  priority: number;
   /** Jobs of its version that go before `job` (those of a higher priority: it is the oldest of its own); -1 until needed. */
   ahead: number;
 }
@@ -185,9 +187,7 @@ class Round {
 
   /** Submit time of a version's oldest queued job. */
   oldestOf(v: VersionView): number {
-    let t = Infinity;
-    for (const lane of v.lanes) if (lane.oldestSubmittedAtMs < t) t = lane.oldestSubmittedAtMs;
-    return t;
+    return v.oldestMs;
   }
 
   /** Which of two versions behind the plan gets a slot first: the older backlog when they did not arrive together, else the latest start. */
@@ -224,7 +224,7 @@ class Round {
         // Entries are scratch memory, reused from round to round: every field is set here.
         const version = cls.versions.get(lane.appVersionId)!;
         let e = scratch.aged[scratch.agedUsed];
-        if (!e) scratch.aged.push((e = { lane, version, job: undefined, ahead: -1 }));
+        if (!e) scratch.aged.push((e = { lane, version, job: undefined, priority: 0, ahead: -1 }));
         scratch.agedUsed++;
         e.lane = lane;
         e.version = version;
@@ -238,7 +238,9 @@ class Round {
 
   /** Points an aged entry at its lane's oldest aged job not taken yet. */
   refresh(e: AgedEntry, cutoffMs: number): void {
-    e.job = this.picks.oldestOf(e.lane, cutoffMs);
+    const job = this.picks.oldestOf(e.lane, cutoffMs);
+    e.job = job;
+    e.priority = job === undefined ? 0 : job === e.lane.oldest() ? e.lane.oldestPriority : job.priority;
     e.ahead = -1;
   }
 
@@ -246,7 +248,7 @@ class Round {
   ahead(e: AgedEntry): number {
     if (e.ahead < 0) {
       let n = 0;
-      for (const lane of e.version.lanes) n += lane.countAbove(e.job!.priority);
+      for (const lane of e.version.lanes) n += lane.countAbove(e.priority);
       e.ahead = n;
     }
     return e.ahead;
