@@ -161,6 +161,8 @@ const plan = {
   slots: new Float64Array(0),
   sumMs: new Float64Array(0),
   maxMs: new Float64Array(0),
+  /** sumMs / slots: its slots' mean remaining time (ms), divided once rather than at every step. */
+  meanMs: new Float64Array(0),
 };
 
 /** Can the class's queued work end within h ms (see `horizonOf`)? */
@@ -173,7 +175,8 @@ function feasibleAt(h: number, cls: ClassView, slots: ClassSlots, scale: number,
   let need = 0;
   let pieces = 0;
   const piece = Math.max((h - install) * scale, 1000);
-  const { n, workMs, slots: slotCount, sumMs, maxMs } = plan;
+  const { n, workMs, slots: slotCount, sumMs, maxMs, meanMs } = plan;
+  const installScaled = install * scale;
   for (let k = 0; k < n; k++) {
     const work = workMs[k]!;
     // The version's capacity within h (see `capacityOf`).
@@ -184,10 +187,10 @@ function feasibleAt(h: number, cls: ClassView, slots: ClassSlots, scale: number,
       continue;
     }
     // Fewest slots (of mean remaining time) that finish the work by h; the rest is supply.
-    const per = (h - sumMs[k]! / slotCount[k]!) * scale;
+    const per = (h - meanMs[k]!) * scale;
     const kept = Math.min(slotCount[k]!, Math.ceil(work / per)) * per;
     supply += all - kept;
-    if (kept - work > install * scale) supply += kept - work;
+    if (kept - work > installScaled) supply += kept - work;
   }
   return supply >= need + pieces * install * scale;
 }
@@ -208,6 +211,7 @@ function horizonOf(cls: ClassView, slots: ClassSlots, policy: SchedulerPolicy, e
     plan.slots = new Float64Array(size);
     plan.sumMs = new Float64Array(size);
     plan.maxMs = new Float64Array(size);
+    plan.meanMs = new Float64Array(size);
   }
   let n = 0;
   let totalWork = 0;
@@ -221,6 +225,7 @@ function horizonOf(cls: ClassView, slots: ClassSlots, policy: SchedulerPolicy, e
     plan.slots[n] = v.slotCount;
     plan.sumMs[n] = v.sumRemainingMs;
     plan.maxMs[n] = v.maxRemainingMs;
+    plan.meanMs[n] = v.sumRemainingMs / v.slotCount;
     n++;
   }
   plan.n = n; // entries past n are left from an earlier class (not truncated: the array keeps its memory)
@@ -285,9 +290,9 @@ function versionsOf(lanes: ClassLanes): Map<string, VersionView> {
 
 const NO_VERSIONS: ReadonlyMap<string, VersionView> = new Map();
 
-function newClass(key: string, queues: JobQueues, runningByOrg: ReadonlyMap<string, number>, nowMs: number, policy: SchedulerPolicy): ClassView {
+function newClass(key: string, queues: JobQueues, runningByOrg: ReadonlyMap<string, number>, nowMs: number): ClassView {
   const lanes = queues.lanesOf(key);
-  const c: ClassView = {
+  return {
     classKey: key,
     lanes,
     total: 0,
@@ -300,30 +305,6 @@ function newClass(key: string, queues: JobQueues, runningByOrg: ReadonlyMap<stri
     runningByOrg,
     takenByOrg: null,
   };
-  for (const v of c.versions.values()) {
-    let work = 0;
-    let count = 0;
-    let oldest = Infinity;
-    for (const l of v.lanes) {
-      work += l.workMs(policy.defaultJobDurationMs);
-      count += l.size;
-      if (l.oldestSubmittedAtMs < oldest) oldest = l.oldestSubmittedAtMs;
-    }
-    const mean = count > 0 ? work / count : policy.defaultJobDurationMs;
-    v.oldestMs = oldest;
-    v.workMs = work;
-    v.count = count;
-    v.slotCount = 0;
-    v.sumRemainingMs = 0;
-    v.maxRemainingMs = 0;
-    v.capacityMs = 0;
-    v.meanDurationMs = Math.max(1000, mean);
-    v.holdBoundMs = holdBoundMs(policy, mean);
-    v.holdCap = 0;
-    v.nextEndMs = Infinity;
-    v.warmSlot = null;
-  }
-  return c;
 }
 
 /**
@@ -363,15 +344,43 @@ let passCount = 0;
 /** Is the slot's build one with queued work in the class being built (for `spareWithin`, during the horizon's bisection)? */
 const worked = (b: BuildSlots): boolean => pass.versionAt[b.id]! >= 0;
 
-/** Puts the class's versions that have slots into the pass's arrays (positions 0 … passCount - 1), with their build groups. */
-function collectVersions(cls: ClassView, cs: ClassSlots): void {
+/**
+ * Sets the class's version views for this round (backlog, mean duration and hold bound from their
+ * lanes; slot sums zero) and puts those with slots into the pass's arrays (positions 0 … passCount - 1),
+ * with their build groups. One pass over the versions.
+ */
+function prepareVersions(cls: ClassView, cs: ClassSlots, policy: SchedulerPolicy): void {
   const { versionAt, data } = pass;
   passCount = 0;
   for (const v of cls.versions.values()) {
+    let work = 0;
+    let count = 0;
+    let oldest = Infinity;
+    for (const l of v.lanes) {
+      work += l.workMs(policy.defaultJobDurationMs);
+      count += l.size;
+      if (l.oldestSubmittedAtMs < oldest) oldest = l.oldestSubmittedAtMs;
+    }
+    const mean = count > 0 ? work / count : policy.defaultJobDurationMs;
+    v.oldestMs = oldest;
+    v.workMs = work;
+    v.count = count;
+    v.capacityMs = 0;
+    v.meanDurationMs = Math.max(1000, mean);
+    v.holdBoundMs = holdBoundMs(policy, mean);
     // The group found last round, while it is still this class's live group of the build; else look it up.
     let b = v.build;
     if (b === undefined || b.slots !== cs || b.members.length === 0) b = v.build = cs.builds.get(v.appVersionId);
-    if (!b) continue;
+    if (!b) {
+      // No slot on it: its slot sums stay zero (`storeSums` sets the others').
+      v.slotCount = 0;
+      v.sumRemainingMs = 0;
+      v.maxRemainingMs = 0;
+      v.holdCap = 0;
+      v.nextEndMs = Infinity;
+      v.warmSlot = null;
+      continue;
+    }
     const k = passCount++;
     passVersions[k] = v;
     versionAt[b.id] = k;
@@ -473,7 +482,7 @@ export function buildRoundView(queues: JobQueues, slots: SlotIndex, nowMs: numbe
   const install = policy.installCostMs;
   let freeCount = 0;
   for (const cs of slots.classes()) {
-    const cls = newClass(cs.classKey, queues, cs.runningByOrg, nowMs, policy);
+    const cls = newClass(cs.classKey, queues, cs.runningByOrg, nowMs);
     classes.set(cs.classKey, cls);
     cls.total = cs.records.length;
     cls.online = cs.online;
@@ -483,7 +492,7 @@ export function buildRoundView(queues: JobQueues, slots: SlotIndex, nowMs: numbe
     if (cls.versions.size === 0) continue;
     // Each version's build group, then one pass over the slots: remaining times, hold shares.
     reserve(slots.buildIdLimit, cls.versions.size);
-    collectVersions(cls, cs);
+    prepareVersions(cls, cs, policy);
     passOverSlots(cs, cls.spare, nowMs, clock.halfJobMs, install, capped);
     storeSums(cs);
     // Slots of a capped cloud account count for at most the cap.
