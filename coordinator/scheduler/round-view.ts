@@ -51,11 +51,11 @@ export interface VersionView {
   meanDurationMs: number;
   /** How much later than an install on a free slot would allow a job of this version may start on one of its own slots (ms). */
   holdBoundMs: number;
-  /** Jobs its slots are expected to start by now + install + hold bound: that many of its queued jobs are held for them. */
+  /** Jobs its slots are expected to start by now + install + hold bound: that many of its queued jobs are held for them (see `ClassView.holds`). */
   holdCap: number;
-  /** When a hold for its busy slots should be looked at again if no event comes (epoch ms), for the wake-up time. */
+  /** When a hold for its busy slots should be looked at again if no event comes (epoch ms), for the wake-up time (see `ClassView.holds`). */
   nextEndMs: number;
-  /** One of its busy slots, for messages. */
+  /** One of its busy slots (the first in index order), for messages. */
   warmSlot: SlotRecord | null;
 }
 
@@ -83,6 +83,12 @@ export interface ClassView {
   readonly spare: SpareSlots;
   /** The plan horizon (epoch ms): when the class's backlog and running work can end, installs included. */
   horizonMs: number;
+  /**
+   * Its versions' hold caps and next ends are computed: true for a class with a free slot (the only
+   * classes a round serves), or for every class when the view is built with `holdsFor` 'all'; else
+   * they are 0 and Infinity (the plan needs none of them).
+   */
+  holds: boolean;
   /** Running jobs per org in this class when the round began (busy slots with `runningOrgId`): the slot index's counts, not to be changed. */
   readonly runningByOrg: ReadonlyMap<string, number>;
   /** Jobs the round gave the class's slots so far, per org (null until the first). */
@@ -302,6 +308,7 @@ function newClass(key: string, queues: JobQueues, runningByOrg: ReadonlyMap<stri
     versions: lanes ? versionsOf(lanes) : NO_VERSIONS,
     spare: { count: 0, sumMs: 0, maxMs: 0 },
     horizonMs: nowMs,
+    holds: false,
     runningByOrg,
     takenByOrg: null,
   };
@@ -402,7 +409,7 @@ function prepareVersions(cls: ClassView, cs: ClassSlots, policy: SchedulerPolicy
  * columns and typed arrays, and runs the same code for every slot (a path first taken late would
  * send the JIT back to the interpreter for many rounds): `capped` (by account id + 1) is read for all.
  */
-function passOverSlots(cs: ClassSlots, spare: SpareSlots, nowMs: number, halfJobMs: number, install: number, capped: Uint8Array): void {
+function passOverSlots(cs: ClassSlots, spare: SpareSlots, nowMs: number, halfJobMs: number, install: number, capped: Uint8Array, holds: boolean): void {
   const { versionAt, data } = pass;
   const { buildId, busyUntilMs, free, account } = cs.columns;
   const n = cs.records.length;
@@ -431,7 +438,7 @@ function passOverSlots(cs: ClassSlots, spare: SpareSlots, nowMs: number, halfJob
     // Hold share (see `holdShare`): jobs the slot is expected to start by now + install + the version's
     // hold bound. None for a busy slot without an estimate, or a free one whose account is at its cap.
     if (!isFree && data[o + WARM]! < 0) data[o + WARM] = i;
-    if (isFree ? atCap : until !== until) continue;
+    if (!holds || (isFree ? atCap : until !== until)) continue;
     const slack = nowMs + install + data[o + BOUND]! - availMs;
     if (slack < 0) continue;
     data[o + HOLD] += 1 + Math.floor(slack / data[o + MEAN]!);
@@ -464,10 +471,11 @@ function storeSums(cs: ClassSlots): void {
  * Builds the round's view from the slot index. Counts (slots, online, free, running per org and per
  * cloud account, the slots on each build) come from the index; the time-dependent part (each busy
  * slot's remaining time, hold shares) is one pass over the online slots of each class with queued
- * work, in index order, with no lookup by key. Cost: O(lanes + slots of those classes), plus a
- * bisection over the versions of each class.
+ * work, in index order, with no lookup by key. `holdsFor` 'served': hold shares only in classes with
+ * a free slot (see `ClassView.holds`). Cost: O(lanes + slots of those classes), plus a bisection over
+ * the versions of each class.
  */
-export function buildRoundView(queues: JobQueues, slots: SlotIndex, nowMs: number, policy: SchedulerPolicy): RoundView {
+export function buildRoundView(queues: JobQueues, slots: SlotIndex, nowMs: number, policy: SchedulerPolicy, holdsFor: 'all' | 'served' = 'all'): RoundView {
   const classes = new Map<string, ClassView>();
   const runningByAccount = new Map(slots.runningByAccount);
   const view: RoundView = { nowMs, slots, classes, free: [], runningByAccount };
@@ -486,6 +494,7 @@ export function buildRoundView(queues: JobQueues, slots: SlotIndex, nowMs: numbe
     classes.set(cs.classKey, cls);
     cls.total = cs.records.length;
     cls.online = cs.online;
+    cls.holds = holdsFor === 'all' || cs.free.length > 0;
     for (const [account, n] of cs.onlineByAccount) if (policy.cloudCaps[account] !== undefined) cls.perAccount.set(account, n);
     for (const r of cs.free) cls.free.push({ state: r.state, classKey: cls.classKey, version: r.state.installedAppVersionId, availMs: nowMs, free: true, seq: r.seq });
     freeCount += cls.free.length;
@@ -493,7 +502,7 @@ export function buildRoundView(queues: JobQueues, slots: SlotIndex, nowMs: numbe
     // Each version's build group, then one pass over the slots: remaining times, hold shares.
     reserve(slots.buildIdLimit, cls.versions.size);
     prepareVersions(cls, cs, policy);
-    passOverSlots(cs, cls.spare, nowMs, clock.halfJobMs, install, capped);
+    passOverSlots(cs, cls.spare, nowMs, clock.halfJobMs, install, capped, cls.holds);
     storeSums(cs);
     // Slots of a capped cloud account count for at most the cap.
     let effective = cls.online;

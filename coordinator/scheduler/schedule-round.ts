@@ -256,6 +256,7 @@ class Round {
 
   /** Decides for one free slot; records a decision or why it stays empty. */
   serve(slot: SlotView, cls: ClassView): void {
+    if (!cls.holds) throw new Error(`the view of ${cls.classKey} was built without its holds`); // a class with a free slot always has them
     const account = slot.state.cloudAccount;
     const cap = account === undefined ? undefined : this.policy.cloudCaps[account];
     if (cap !== undefined && (this.view.runningByAccount.get(account!) ?? 0) >= cap) {
@@ -538,7 +539,8 @@ export const indexOf = (slots: SlotIndex | readonly SlotState[]): SlotIndex => (
  */
 export function scheduleRound(input: SchedulerInput): SchedulerRound {
   const policy = resolvePolicy(input.policy);
-  const view = buildRoundView(input.queues, indexOf(input.slots), input.nowMs, policy);
+  // Holds are weighed only in the classes the round serves (those with a free slot).
+  const view = buildRoundView(input.queues, indexOf(input.slots), input.nowMs, policy, 'served');
   const round = new Round(view, policy);
   scratch.agedUsed = 0;
   scratch.listsUsed = 0;
