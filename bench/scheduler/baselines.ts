@@ -6,7 +6,7 @@
  *  - v0 two-pass: qgjob's previous scheduler (affinity pass, then priority/age install pass).
  * The baselines ignore cloud caps, as the peers do; the simulator refuses sessions over the cap.
  */
-import { classKeyOf, compareJobs, scheduleRound, type QueuedJob, type SchedulerInput, type SlotState } from '../../coordinator/scheduler/index.js';
+import { SlotIndex, classKeyOf, compareJobs, scheduleRound, type QueuedJob, type SchedulerInput, type SlotState } from '../../coordinator/scheduler/index.js';
 
 export interface SimDecision {
   jobId: string;
@@ -18,7 +18,9 @@ export type Scheduler = (input: SchedulerInput) => { decisions: SimDecision[]; w
 export const qgjob: Scheduler = (input) => scheduleRound(input);
 
 const byAge = (a: QueuedJob, b: QueuedJob) => a.submittedAtMs - b.submittedAtMs || (a.jobId < b.jobId ? -1 : 1);
-const freeSlots = (slots: readonly SlotState[]) => slots.filter((s) => s.free && s.online);
+/** The slots in order (the baselines read them as a list). */
+const listOf = (slots: SchedulerInput['slots']): readonly SlotState[] => (slots instanceof SlotIndex ? slots.states() : slots);
+const freeSlots = (slots: SchedulerInput['slots']) => listOf(slots).filter((s) => s.free && s.online);
 
 export const firstFreeFifo: Scheduler = ({ queues, slots }) => {
   const decisions: SimDecision[] = [];
@@ -43,7 +45,7 @@ export const perVersionSticky: Scheduler = ({ queues, slots }) => {
   const taken = new Set<string>();
   // A version is active in a class while a busy slot runs it.
   const active = new Set<string>();
-  for (const s of slots) if (!s.free && s.online) active.add(`${classKeyOf(s)}|${s.runningAppVersionId ?? s.installedAppVersionId}`);
+  for (const s of listOf(slots)) if (!s.free && s.online) active.add(`${classKeyOf(s)}|${s.runningAppVersionId ?? s.installedAppVersionId}`);
   const fits = (j: QueuedJob, s: SlotState) => !taken.has(j.jobId) && classKeyOf(j) === classKeyOf(s);
   const assign = (j: QueuedJob, s: SlotState) => {
     taken.add(j.jobId);

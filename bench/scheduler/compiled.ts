@@ -1,6 +1,6 @@
 /**
- * Loads the decision-time benchmark on the JavaScript that ships: the scheduler room and the
- * benchmark transpiled with TypeScript (as `npm run build` does), into a temporary folder, then
+ * Loads the decision-time benchmark on the JavaScript that ships: the scheduler room, the fleet and
+ * the benchmark transpiled with TypeScript (as `npm run build` does), into a temporary folder, then
  * imported without tsx's on-the-fly transform (whose keep-names wrappers, measured here, add several
  * milliseconds to the p99 of a round). The folder is removed afterwards.
  */
@@ -18,6 +18,7 @@ export async function withCompiledDecisionTime<T>(run: (decisionTime: typeof Dec
   try {
     const files = [
       ...readdirSync(join(root, 'coordinator/scheduler')).filter((f) => f.endsWith('.ts')).map((f) => `coordinator/scheduler/${f}`),
+      'coordinator/agents/fleet.ts',
       'bench/scheduler/decision-time.ts',
       'bench/scheduler/rng.ts',
     ];

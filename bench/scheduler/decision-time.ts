@@ -1,14 +1,20 @@
 /**
  * How long the scheduling decision takes at scale: 100,000 queued jobs over 1,000 versions (20 orgs,
  * priorities 1–10, three classes, ~5 % of the jobs past the aging bound) and 5,000 slots (BrowserStack ones
- * under account caps).
+ * under account caps). The scheduler is given the fleet's slot index, kept up to date as slots change.
  *  - steady state: all slots busy; the slot whose estimate ends first frees, a round runs (one
  *    decision, as in a live fleet where rounds follow each freed slot), the job starts, a new job
  *    arrives. Per-round time = per-decision time here.
+ *  - arrival: a job arrives for a class whose slots are free and have nothing queued (where a free
+ *    slot waits in a busy fleet): 50 of the 5,000 slots serve device/android; one round, one decision.
  *  - cold round: every slot free at once; the round's time divided by its decisions.
- * Only the `scheduleRound` call is timed (not building the inputs).
+ * Only the `scheduleRound` call is timed (not building the inputs), after unmeasured rounds of the
+ * same kind (the JIT warmed up as in a coordinator that has been running). Separately, the
+ * dispatcher's refresh of the index from a fleet of 1,000 agents × 5 slots before a round
+ * (`Fleet.syncIndex`, one slot changed) is timed.
  */
-import { JobQueues, scheduleRound, type QueuedJob, type SchedulerPolicy, type SlotState } from '../../coordinator/scheduler/index.js';
+import { Fleet, type AgentSocket, type RunningJob, type SlotEntry } from '../../coordinator/agents/fleet.js';
+import { JobQueues, SlotIndex, scheduleRound, type QueuedJob, type SchedulerPolicy, type SlotState } from '../../coordinator/scheduler/index.js';
 import type { Platform, Target } from '../../shared/index.js';
 import { Rng } from './rng.js';
 
@@ -23,6 +29,15 @@ export interface DecisionTime {
   steadyMaxMs: number;
   /** Decisions per steady round (mean). */
   steadyDecisionsPerRound: number;
+  arrivalRounds: number;
+  /** Per round triggered by a job arriving with a free slot, ms. */
+  arrivalP50Ms: number;
+  arrivalP99Ms: number;
+  arrivalMaxMs: number;
+  arrivalDecisionsPerRound: number;
+  /** `Fleet.syncIndex` with one slot changed, 1,000 agents × 5 slots, ms. */
+  refreshP50Ms: number;
+  refreshP99Ms: number;
   coldRoundMs: number;
   coldDecisions: number;
   coldPerDecisionMs: number;
@@ -30,7 +45,7 @@ export interface DecisionTime {
 
 const quantile = (sorted: readonly number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 
-export function decisionTime(opts: { jobs?: number; versions?: number; slots?: number; rounds?: number; coldRounds?: number; seed?: number } = {}): DecisionTime {
+export function decisionTime(opts: { jobs?: number; versions?: number; slots?: number; rounds?: number; warmUpRounds?: number; arrivalRounds?: number; coldRounds?: number; seed?: number } = {}): DecisionTime {
   const nJobs = opts.jobs ?? 100_000;
   const nVersions = opts.versions ?? 1_000;
   const nSlots = opts.slots ?? 5_000;
@@ -104,17 +119,20 @@ export function decisionTime(opts: { jobs?: number; versions?: number; slots?: n
       s.runningAppVersionId = j.appVersionId;
       s.runningOrgId = j.orgId;
       s.busyUntilMs = now + (d.reason === 'install' ? 60_000 : 0) + (j.expectedDurationMs ?? 60_000);
+      index.set(s);
       queues.add(newJob(now));
     }
   };
   const bySlot = new Map(slots.map((s) => [s.slotKey, s]));
+  // The fleet's slot index, kept up to date as slots change (as the dispatcher does).
+  const index = SlotIndex.of(slots);
 
-  // Warm-up (JIT), not measured.
-  for (let i = 0; i < 50; i++) scheduleRound({ queues, slots, nowMs: now, policy });
-
+  // Warm-up, not measured: rounds like the measured ones (a slot frees, a job starts, a new one
+  // arrives), so the JIT has seen every path a long-running coordinator runs.
+  const warmUp = opts.warmUpRounds ?? Math.min(500, rounds);
   const times: number[] = [];
   let decided = 0;
-  for (let r = 0; r < rounds; r++) {
+  for (let r = -warmUp; r < rounds; r++) {
     let first = slots[0]!;
     for (const s of slots) if (!s.free && s.busyUntilMs! < first.busyUntilMs!) first = s;
     now = Math.max(now, first.busyUntilMs!);
@@ -122,16 +140,66 @@ export function decisionTime(opts: { jobs?: number; versions?: number; slots?: n
     first.busyUntilMs = null;
     first.runningOrgId = null;
     first.runningAppVersionId = null;
+    index.set(first);
     const t0 = performance.now();
-    const out = scheduleRound({ queues, slots, nowMs: now, policy });
-    times.push(performance.now() - t0);
-    decided += out.decisions.length;
+    const out = scheduleRound({ queues, slots: index, nowMs: now, policy });
+    if (r >= 0) {
+      times.push(performance.now() - t0);
+      decided += out.decisions.length;
+    }
     apply(out.decisions, bySlot);
   }
   times.sort((a, b) => a - b);
 
+  const queuedJobs = queues.size;
+  // Arrival: 1 % of the slots (at most 50) serve device/android, free, with nothing of that class
+  // queued; every other slot is busy. Each round one job for device/android arrives and goes to one
+  // of them (it then ends at once).
+  const arrivalSlots = slots.map((s) => ({ ...s }));
+  const nIdle = Math.min(50, Math.ceil(nSlots / 100));
+  arrivalSlots.forEach((s, i) => {
+    if (i < nIdle) {
+      Object.assign(s, { target: 'device', platform: 'android', installedAppVersionId: `dva-${i % 5}`, free: true, runningOrgId: null, runningAppVersionId: null, busyUntilMs: null });
+      delete s.cloudAccount;
+    } else if (s.free) {
+      // A slot the steady state left free (its jobs held, or its account at its cap) is busy here.
+      Object.assign(s, { free: false, runningOrgId: 'org-00', runningAppVersionId: s.installedAppVersionId, busyUntilMs: now + 60_000 });
+    }
+  });
+  const arrivalIndex = SlotIndex.of(arrivalSlots);
+  const arrivalTimes: number[] = [];
+  let arrived = 0;
+  const arrivalRounds = opts.arrivalRounds ?? Math.ceil(rounds / 2);
+  for (let r = -Math.min(200, arrivalRounds); r < arrivalRounds; r++) {
+    now += 100;
+    const job: QueuedJob = {
+      jobId: `a${String(r + 1000).padStart(8, '0')}`,
+      orgId: 'org-05',
+      appVersionId: `dva-${rng.int(0, 6)}`,
+      priority: 5,
+      target: 'device',
+      platform: 'android',
+      submittedAtMs: now,
+      avoidSlots: [],
+      expectedDurationMs: 60_000,
+    };
+    queues.add(job);
+    const t0 = performance.now();
+    const out = scheduleRound({ queues, slots: arrivalIndex, nowMs: now, policy });
+    const ms = performance.now() - t0;
+    if (r >= 0) {
+      arrivalTimes.push(ms);
+      arrived += out.decisions.length;
+    }
+    for (const d of out.decisions) {
+      const j = queues.remove(d.jobId)!;
+      arrivalIndex.set({ ...arrivalIndex.get(d.slotKey)!, installedAppVersionId: j.appVersionId });
+    }
+  }
+  arrivalTimes.sort((a, b) => a - b);
+
   // Cold round: every slot free.
-  const coldSlots = slots.map((s) => ({ ...s, free: true, busyUntilMs: null, runningOrgId: null, runningAppVersionId: null }));
+  const coldSlots = SlotIndex.of(slots.map((s) => ({ ...s, free: true, busyUntilMs: null, runningOrgId: null, runningAppVersionId: null })));
   let coldMs = Infinity;
   let coldDecisions = 0;
   for (let i = 0; i < (opts.coldRounds ?? 3); i++) {
@@ -141,8 +209,9 @@ export function decisionTime(opts: { jobs?: number; versions?: number; slots?: n
     if (ms < coldMs) coldMs = ms;
     coldDecisions = out.decisions.length;
   }
+  const refresh = refreshTime(slots, rounds, rng);
   return {
-    queuedJobs: queues.size,
+    queuedJobs,
     versions: nVersions,
     slots: nSlots,
     steadyRounds: rounds,
@@ -150,8 +219,78 @@ export function decisionTime(opts: { jobs?: number; versions?: number; slots?: n
     steadyP99Ms: quantile(times, 0.99),
     steadyMaxMs: times[times.length - 1]!,
     steadyDecisionsPerRound: decided / rounds,
+    arrivalRounds,
+    arrivalP50Ms: quantile(arrivalTimes, 0.5),
+    arrivalP99Ms: quantile(arrivalTimes, 0.99),
+    arrivalMaxMs: arrivalTimes[arrivalTimes.length - 1]!,
+    arrivalDecisionsPerRound: arrived / arrivalRounds,
+    refreshP50Ms: refresh.p50Ms,
+    refreshP99Ms: refresh.p99Ms,
     coldRoundMs: coldMs,
     coldDecisions,
     coldPerDecisionMs: coldMs / Math.max(1, coldDecisions),
   };
+}
+
+/**
+ * The dispatcher's refresh of the slot index before a round: a fleet of agents with 5 slots each
+ * holding `slots`' states (held slots run a job), one slot freed or given a job, then `syncIndex`.
+ */
+function refreshTime(slots: readonly SlotState[], rounds: number, rng: Rng): { p50Ms: number; p99Ms: number } {
+  const fleet = new Fleet();
+  const jobs = new Map<string, RunningJob>();
+  const entries: SlotEntry[] = [];
+  for (let i = 0; i < slots.length; i++) {
+    const st = slots[i]!;
+    const agentId = `agent-${String(Math.floor(i / 5)).padStart(4, '0')}`;
+    let agent = fleet.agents.get(agentId);
+    if (!agent) {
+      agent = { agentId, name: agentId, version: 'bench', socket: {} as AgentSocket, connectedAtMs: 0, lastSeenMs: 0, slots: new Map(), lastRunning: new Set(), draining: false };
+      fleet.agents.set(agentId, agent);
+    }
+    const slotId = `s${i % 5}`;
+    const jobId = st.free ? null : `job-${i}`;
+    if (jobId) jobs.set(jobId, { orgId: st.runningOrgId ?? 'org-00', appVersionId: st.runningAppVersionId ?? 'v0000', busyUntilMs: st.busyUntilMs ?? 0 });
+    const entry: SlotEntry = {
+      key: `${agentId}/${slotId}`,
+      agentId,
+      info: {
+        slot_id: slotId,
+        target: st.target,
+        platform: st.platform,
+        device_name: 'bench',
+        endpoint: 'http://127.0.0.1:1',
+        installed_app_version_id: st.installedAppVersionId,
+        health: 'ok',
+        health_reason: null,
+        cloud_account: st.cloudAccount ?? null,
+        cloud_cap: st.cloudAccount ? 100 : null,
+      },
+      attemptId: jobId ? `att-${jobId}` : null,
+      jobId,
+      installs: 0,
+    };
+    agent.slots.set(slotId, entry);
+    entries.push(entry);
+  }
+  const jobOf = (jobId: string) => jobs.get(jobId);
+  const describe = (_: SlotEntry, job: RunningJob) => job;
+  fleet.syncIndex(jobOf, describe);
+  const times: number[] = [];
+  for (let r = -Math.min(500, rounds); r < rounds; r++) {
+    const e = rng.pick(entries);
+    if (e.attemptId === null) {
+      e.jobId = `job-r${r}`;
+      e.attemptId = `att-${e.jobId}`;
+      jobs.set(e.jobId, { orgId: 'org-01', appVersionId: e.info.installed_app_version_id ?? 'v0000', busyUntilMs: r * 1000 });
+    } else {
+      e.attemptId = null;
+      e.jobId = null;
+    }
+    const t0 = performance.now();
+    fleet.syncIndex(jobOf, describe);
+    if (r >= 0) times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  return { p50Ms: quantile(times, 0.5), p99Ms: quantile(times, 0.99) };
 }

@@ -154,8 +154,11 @@ export async function runBench(opts: { smoke?: boolean; exact?: boolean; seed?: 
     const load = loadavg()[0]!.toFixed(2);
     out(`\n## decision time: ${dt.queuedJobs} queued jobs, ${dt.versions} versions, ${dt.slots} slots (tsc output, Node ${process.versions.node}, ${cpus().length} CPUs, load average ${load})`);
     out(`steady state (one slot frees, one round, ~${dt.steadyDecisionsPerRound.toFixed(2)} decision per round; per round = per decision): p50 ${dt.steadyP50Ms.toFixed(3)} ms, p99 ${dt.steadyP99Ms.toFixed(3)} ms, max ${dt.steadyMaxMs.toFixed(3)} ms over ${dt.steadyRounds} rounds`);
+    out(`arrival (a job arrives for a class with free slots and nothing queued, ~${dt.arrivalDecisionsPerRound.toFixed(2)} decision per round): p50 ${dt.arrivalP50Ms.toFixed(3)} ms, p99 ${dt.arrivalP99Ms.toFixed(3)} ms, max ${dt.arrivalMaxMs.toFixed(3)} ms over ${dt.arrivalRounds} rounds`);
     out(`cold round (all ${dt.slots} slots free): ${dt.coldRoundMs.toFixed(1)} ms for ${dt.coldDecisions} decisions = ${dt.coldPerDecisionMs.toFixed(3)} ms per decision`);
-    out(`  goal ${dt.steadyP99Ms < 1 ? 'met ' : 'GAP '} decision p99 < 1 ms (steady state, per round of one decision): ${dt.steadyP99Ms.toFixed(3)} ms`);
+    out(`dispatcher's refresh of the slot index before a round (Fleet.syncIndex, ${dt.slots / 5} agents × 5 slots, one slot changed): p50 ${dt.refreshP50Ms.toFixed(3)} ms, p99 ${dt.refreshP99Ms.toFixed(3)} ms`);
+    const p99 = Math.max(dt.steadyP99Ms, dt.arrivalP99Ms);
+    out(`  goal ${p99 < 1 ? 'met ' : 'GAP '} decision p99 < 1 ms (rounds of one decision: a slot frees, or a job arrives with a slot free): ${dt.steadyP99Ms.toFixed(3)} ms, ${dt.arrivalP99Ms.toFixed(3)} ms`);
   }
   return { smoke: !!opts.smoke, exactEstimates: !!opts.exact, workloads, ciBurstSeeds, decisionTime: dt };
 }

@@ -8,7 +8,7 @@
  * Cloud caps are enforced as the cloud does: a session over its account's cap is refused (counted as
  * a cap violation), the job stays queued and the slot is unusable for `refusalMs`.
  */
-import { JobQueues, classKeyOf, resolvePolicy, type QueuedJob, type SlotState } from '../../coordinator/scheduler/index.js';
+import { JobQueues, SlotIndex, classKeyOf, resolvePolicy, type QueuedJob, type SlotState } from '../../coordinator/scheduler/index.js';
 import type { Scheduler } from './baselines.js';
 import type { Trace, TraceJob } from './workloads.js';
 
@@ -103,6 +103,11 @@ const quantile = (sorted: readonly number[], q: number): number => (sorted.lengt
 export interface SimOptions {
   /** How long a refused cloud session keeps its slot unusable (ms). Default 30 s. */
   refusalMs?: number;
+  /**
+   * Keep a `SlotIndex` up to date as slots change and pass it to the scheduler, as the dispatcher
+   * does (default true); false: pass an array of the slots' states each round.
+   */
+  slotIndex?: boolean;
 }
 
 export function simulate(trace: Trace, schedulerName: string, scheduler: Scheduler, opts: SimOptions = {}): SimResult {
@@ -117,6 +122,9 @@ export function simulate(trace: Trace, schedulerName: string, scheduler: Schedul
     blockedUntilMs: 0,
   }));
   const slotByKey = new Map(slots.map((s) => [s.state.slotKey, s]));
+  const index = opts.slotIndex === false ? null : SlotIndex.of(slots.map((s) => s.state));
+  /** Tells the index a slot's state changed. */
+  const changed = (s: SimSlot) => index?.set(s.state);
   const traceJob = new Map(trace.jobs.map((j) => [j.jobId, j]));
   const events = new EventHeap<{ kind: 'end' | 'wake' | 'unblock'; slot?: SimSlot }>();
   const running = new Map<string, number>(); // per cloud account
@@ -162,6 +170,7 @@ export function simulate(trace: Trace, schedulerName: string, scheduler: Schedul
     s.state.runningAppVersionId = j.appVersionId;
     s.state.runningOrgId = j.orgId;
     s.state.busyUntilMs = now + (install ? policy.installCostMs : 0) + (q.expectedDurationMs ?? policy.defaultJobDurationMs);
+    changed(s);
     runningByOrg.set(j.orgId, (runningByOrg.get(j.orgId) ?? 0) + 1);
     events.push(s.endMs, { kind: 'end', slot: s });
   };
@@ -188,13 +197,13 @@ export function simulate(trace: Trace, schedulerName: string, scheduler: Schedul
       }
     }
     now = t;
-    let changed = false;
+    let dirty = false;
     while (next < trace.jobs.length && trace.jobs[next]!.arrivalMs === now) {
       const j = trace.jobs[next++]!;
       const q: QueuedJob = { jobId: j.jobId, orgId: j.orgId, appVersionId: j.appVersionId, priority: j.priority, target: j.target, platform: j.platform, submittedAtMs: j.arrivalMs, avoidSlots: [], expectedDurationMs: j.expectedDurationMs };
       queues.add(q);
       queuedByOrg.set(j.orgId, (queuedByOrg.get(j.orgId) ?? 0) + 1);
-      changed = true;
+      dirty = true;
     }
     while (events.peekTime() === now) {
       const e = events.pop().v;
@@ -211,17 +220,19 @@ export function simulate(trace: Trace, schedulerName: string, scheduler: Schedul
         s.state.runningAppVersionId = null;
         s.state.runningOrgId = null;
         s.state.busyUntilMs = null;
-        changed = true;
+        changed(s);
+        dirty = true;
       } else if (e.kind === 'unblock') {
         e.slot!.state.online = true;
-        changed = true;
-      } else changed = true;
+        changed(e.slot!);
+        dirty = true;
+      } else dirty = true;
     }
-    if (!changed || queues.size === 0) continue;
+    if (!dirty || queues.size === 0) continue;
     if (!slots.some((s) => s.state.free && s.state.online)) continue;
     rounds++;
     const t0 = performance.now();
-    const out = scheduler({ queues, slots: slots.map((s) => s.state), nowMs: now, policy: trace.policy });
+    const out = scheduler({ queues, slots: index ?? slots.map((s) => s.state), nowMs: now, policy: trace.policy });
     schedulerMs += performance.now() - t0;
     for (const d of out.decisions) {
       const s = slotByKey.get(d.slotKey);
@@ -234,6 +245,7 @@ export function simulate(trace: Trace, schedulerName: string, scheduler: Schedul
         // The cloud refuses the session: the job stays queued, the slot is out for a while.
         capViolations++;
         s.state.online = false;
+        changed(s);
         s.blockedUntilMs = now + refusalMs;
         events.push(s.blockedUntilMs, { kind: 'unblock', slot: s });
         continue;

@@ -12,11 +12,11 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import type { AssignedBuild, Assignment, ErrorReason, Platform, RunningAttempt, Target } from '../../shared/index.js';
-import { type Decision, type SchedulerInput, type SchedulerPolicy, type SlotState, explainWaiting, scheduleRound } from '../scheduler/index.js';
+import { type Decision, type SchedulerInput, type SchedulerPolicy, type SlotIndex, explainWaiting, scheduleRound } from '../scheduler/index.js';
 import { type JobService, queuedSinceMs } from '../jobs/job-service.js';
 import type { JobObserver } from '../jobs/job-observer.js';
 import type { Logger } from '../log.js';
-import type { Fleet, SlotEntry } from './fleet.js';
+import type { Fleet, RunningJob, SlotEntry } from './fleet.js';
 
 export interface DispatcherOptions {
   /** An attempt's lease (ms): lost when no heartbeat renews it for this long. */
@@ -38,6 +38,7 @@ interface Lease {
 }
 
 const RESERVED = 'reserved:';
+const NOTHING: { decisions: Decision[]; wakeAtMs: null } = { decisions: [], wakeAtMs: null };
 
 /** The log fields of a slot key (`<agentId>/<slotId>`). */
 function slotFields(slotKey: string): { agent_id: string; slot_id: string } {
@@ -69,21 +70,25 @@ export class Dispatcher {
   }
 
   /** What the scheduler sees: the queues, every slot (with what a busy one runs and until when), the time, the policy. */
-  #input(): SchedulerInput {
+  #input(): SchedulerInput & { slots: SlotIndex } {
     const nowMs = this.now();
     const policy: Partial<SchedulerPolicy> = { ...this.opts.policy, cloudCaps: { ...this.fleet.cloudCaps(), ...this.opts.policy?.cloudCaps } };
     const durationMs = policy.defaultJobDurationMs ?? 60_000;
     const installMs = policy.installCostMs ?? 60_000;
-    const slots: SlotState[] = this.fleet.slotStates().map((st) => {
-      if (st.free) return st;
-      const entry = this.fleet.slot(st.slotKey);
-      const job = entry?.jobId ? this.service.active(entry.jobId) : undefined;
-      if (!job) return st;
-      // Expected end: the job's start (or assignment, plus an install if it needs one) plus a typical run.
-      const installing = job.startedAtMs === null && st.installedAppVersionId !== job.appVersionId;
-      const from = Number(job.startedAtMs ?? job.assignedAtMs ?? nowMs);
-      return { ...st, runningOrgId: job.orgId, runningAppVersionId: job.appVersionId, busyUntilMs: from + (installing ? installMs : 0) + durationMs };
-    });
+    const running: RunningJob = { orgId: '', appVersionId: '', busyUntilMs: 0 };
+    const slots = this.fleet.syncIndex(
+      (jobId) => this.service.active(jobId),
+      (entry, job) => {
+        // Expected end: the job's start (or assignment, plus an install if it needs one) plus a typical run.
+        const installing = job.startedAtMs === null && entry.info.installed_app_version_id !== job.appVersionId;
+        const from = job.startedAtMs ?? job.assignedAtMs;
+        running.orgId = job.orgId;
+        running.appVersionId = job.appVersionId;
+        running.busyUntilMs = Number(from ?? nowMs) + (installing ? installMs : 0) + durationMs;
+        running.volatile = from === null || from === undefined;
+        return running;
+      },
+    );
     return { queues: this.service.queues, slots, nowMs, policy };
   }
 
@@ -109,7 +114,9 @@ export class Dispatcher {
 
   #round(): void {
     const t0 = roundChannel.hasSubscribers ? performance.now() : 0;
-    const { decisions, wakeAtMs } = scheduleRound(this.#input());
+    const input = this.#input();
+    // No free slot (a job arrived at a busy fleet): the round would decide nothing and ask for no wake-up.
+    const { decisions, wakeAtMs } = input.slots.freeCount() === 0 ? NOTHING : scheduleRound(input);
     if (t0) roundChannel.publish({ ms: performance.now() - t0, decisions: decisions.length });
     // A job held for a busy warm slot is looked at again when its hold ends, even if nothing happens.
     if (this.#wake) clearTimeout(this.#wake);

@@ -1,7 +1,7 @@
 /** The connected fleet: agents, their slots, and what each slot holds. In memory; rebuilt as agents (re)register. */
 import type { Socket } from 'socket.io';
 import type { AgentToCoordinator, AgentView, CoordinatorToAgent, SlotInfo } from '../../shared/index.js';
-import type { SlotState } from '../scheduler/index.js';
+import { SlotIndex, type SlotState } from '../scheduler/index.js';
 
 export type AgentSocket = Socket<AgentToCoordinator, CoordinatorToAgent>;
 
@@ -14,6 +14,28 @@ export interface SlotEntry {
   jobId: string | null;
   /** Installs this slot reported since the coordinator started. */
   installs: number;
+  /** What `Fleet.syncIndex` last derived the slot's state from (so an unchanged slot costs a few comparisons). */
+  synced?: SyncedFrom;
+}
+
+/** The inputs of a slot's indexed state: its info, attempt, agent state and job object as last synced. */
+interface SyncedFrom {
+  info: SlotInfo;
+  attemptId: string | null;
+  online: boolean;
+  job: object | undefined;
+  /** The description depended on the time of the round: derive it again next time. */
+  volatile: boolean;
+}
+
+/** What a held slot runs, as the scheduler sees it (see `SlotState`). */
+export interface RunningJob {
+  orgId: string;
+  appVersionId: string;
+  /** When the slot is expected to be free again (epoch ms). */
+  busyUntilMs: number;
+  /** True when `busyUntilMs` was derived from the time of this round rather than from the job (it is derived again next round). */
+  volatile?: boolean;
 }
 
 export interface AgentEntry {
@@ -34,6 +56,8 @@ export const slotKeyOf = (agentId: string, slotId: string): string => `${agentId
 
 export class Fleet {
   readonly agents = new Map<string, AgentEntry>();
+  /** The scheduler's index of every slot, brought up to date by `syncIndex` before each round (nothing else changes it). */
+  readonly index = new SlotIndex();
 
   slot(key: string): SlotEntry | undefined {
     const i = key.indexOf('/');
@@ -57,6 +81,54 @@ export class Fleet {
       }
     }
     return out;
+  }
+
+  /**
+   * Brings `index` up to date with the agents' slots (the same states as `slotStates`, plus what a
+   * held slot runs). `jobOf(jobId)` gives the job a held slot holds: an object that is replaced,
+   * never changed in place, when the job changes (as the job service's rows are; slot infos are
+   * replaced too). `describe(slot, job)` says what the slot runs, or undefined; it is called only
+   * when the slot's info, attempt, agent state or job object changed since the last sync (or its
+   * last description was `volatile`). So an unchanged slot costs a lookup and a few comparisons,
+   * and allocates nothing; a changed one is re-indexed (its counts moved, not recounted); slots no
+   * longer in the fleet are dropped. `describe` may fill and return the same object every call.
+   */
+  syncIndex<J extends object>(jobOf: (jobId: string) => J | undefined, describe: (slot: SlotEntry, job: J) => RunningJob | undefined): SlotIndex {
+    const index = this.index;
+    let seen = 0;
+    for (const a of this.agents.values()) {
+      const connected = a.socket !== null && !a.draining;
+      for (const s of a.slots.values()) {
+        seen++;
+        const info = s.info;
+        const online = connected && info.health === 'ok';
+        const job = s.attemptId === null || s.jobId === null ? undefined : jobOf(s.jobId);
+        let from = s.synced;
+        if (from !== undefined && !from.volatile && from.info === info && from.attemptId === s.attemptId && from.online === online && from.job === job) continue;
+        const running = job === undefined ? undefined : describe(s, job);
+        const cloudAccount = info.cloud_account ? info.cloud_account : undefined;
+        index.set({
+          slotKey: s.key,
+          target: info.target,
+          platform: info.platform,
+          installedAppVersionId: info.installed_app_version_id,
+          free: s.attemptId === null,
+          online,
+          ...(cloudAccount !== undefined ? { cloudAccount } : {}),
+          ...(running ? { runningOrgId: running.orgId, runningAppVersionId: running.appVersionId, busyUntilMs: running.busyUntilMs } : {}),
+        });
+        if (from === undefined) s.synced = from = { info, attemptId: s.attemptId, online, job, volatile: false };
+        else {
+          from.info = info;
+          from.attemptId = s.attemptId;
+          from.online = online;
+          from.job = job;
+        }
+        from.volatile = running?.volatile === true;
+      }
+    }
+    if (index.size !== seen) for (const st of index.states()) if (!this.slot(st.slotKey)) index.delete(st.slotKey);
+    return index;
   }
 
   /** Parallel-session caps per cloud account, as agents reported them (the smallest wins). */

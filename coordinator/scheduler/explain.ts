@@ -1,11 +1,11 @@
 /**
  * Why a queued job is not running yet, from the same inputs the round uses (pure). Used for
- * `waiting_reason` in the API and `qgjob status`. Cost: one round plus O(lanes) counting.
+ * `waiting_reason` in the API and `qgjob status`. Cost: two rounds' views plus O(lanes + slots of the job's class) counting.
  */
 import { classKeyOf } from './job-queues.js';
 import { durationOf, resolvePolicy, weightOf } from './policy.js';
-import { buildRoundView } from './round-view.js';
-import { scheduleRound } from './schedule-round.js';
+import { buildRoundView, runningOf } from './round-view.js';
+import { indexOf, scheduleRound } from './schedule-round.js';
 import type { QueuedJob, SchedulerInput, WaitExplanation } from './types.js';
 
 const seconds = (ms: number): string => `${Math.max(0, Math.round(ms / 1000))} s`;
@@ -30,17 +30,18 @@ export function explainWaiting(job: QueuedJob, input: SchedulerInput): WaitExpla
   const out = (code: WaitExplanation['code'], message: string): WaitExplanation => ({ code, message, higherPriorityAhead, ahead });
   const behind = `${ahead} job(s) ahead of it${higherPriorityAhead > 0 ? `, ${higherPriorityAhead} of them of higher priority in org ${job.orgId}` : ''}`;
 
-  const matching = input.slots.filter((s) => s.target === job.target && s.platform === job.platform);
+  const slots = indexOf(input.slots);
+  const matching = (slots.classOf(classKey)?.records ?? []).map((r) => r.state);
   if (matching.length === 0) return out('no_matching_slot', `no connected slot serves ${classKey}`);
   const online = matching.filter((s) => s.online);
   if (online.length === 0) return out('slots_offline', `all ${matching.length} ${classKey} slot(s) are offline`);
 
-  const round = scheduleRound(input);
+  const round = scheduleRound({ ...input, slots });
   const mine = round.decisions.find((d) => d.jobId === job.jobId);
   if (mine) return out('dispatching', `being dispatched to ${mine.slotKey}: ${mine.why}`);
 
   // Cloud caps: every online slot of the class belongs to an account at its cap.
-  const view = buildRoundView(input.queues, input.slots, now, policy);
+  const view = buildRoundView(input.queues, slots, now, policy);
   const capped = online.every((s) => {
     const cap = s.cloudAccount === undefined ? undefined : policy.cloudCaps[s.cloudAccount];
     return cap !== undefined && (view.runningByAccount.get(s.cloudAccount!) ?? 0) >= cap;
@@ -82,14 +83,14 @@ export function explainWaiting(job: QueuedJob, input: SchedulerInput): WaitExpla
   // Fair share: another org with queued work in the class is further below its weighted share.
   const cls = view.classes.get(classKey);
   if (cls && lanes) {
-    const load = (org: string) => (cls.runningByOrg.get(org) ?? 0) / weightOf(policy, org);
+    const load = (org: string) => runningOf(cls, org) / weightOf(policy, org);
     const others = new Set<string>();
     for (const lane of lanes.lanes) if (lane.orgId !== job.orgId) others.add(lane.orgId);
     const under = [...others].filter((o) => load(o) < load(job.orgId));
     if (under.length > 0) {
       return out(
         'fair_share',
-        `fair share: org ${job.orgId} runs ${cls.runningByOrg.get(job.orgId) ?? 0} job(s) at weight ${weightOf(policy, job.orgId)}, more than its share while ${under.join(', ')} wait; ${behind}`,
+        `fair share: org ${job.orgId} runs ${runningOf(cls, job.orgId)} job(s) at weight ${weightOf(policy, job.orgId)}, more than its share while ${under.join(', ')} wait; ${behind}`,
       );
     }
   }

@@ -58,10 +58,16 @@ export interface LaneLevel {
 /** The queued jobs of one app version, one org and one class, by priority level (highest first). */
 export class Lane {
   readonly #levels: Array<{ priority: number; jobs: QueuedJob[] }> = [];
+  /** Each level's priority and size, packed (what `countAbove` reads, without visiting the levels). */
+  readonly #priorities: number[] = [];
+  readonly #sizes: number[] = [];
   #size = 0;
   #knownWorkMs = 0;
   #unknownCount = 0;
+  #oldest: QueuedJob | undefined = undefined;
+  /** The oldest job's submit time and priority, kept here so readers need not visit the job. */
   #oldestMs = Infinity;
+  #oldestPriority = 0;
   #avoiding = 0;
 
   constructor(
@@ -85,8 +91,13 @@ export class Lane {
     return this.#levels[0]?.jobs[0];
   }
 
-  /** The job queued longest, whatever its priority. */
+  /** The job queued longest (then the smallest id), whatever its priority. O(1). */
   oldest(): QueuedJob | undefined {
+    return this.#oldest;
+  }
+
+  /** The oldest of the levels' first jobs (each level is in age order). */
+  #findOldest(): QueuedJob | undefined {
     let best: QueuedJob | undefined;
     for (const l of this.#levels) {
       const j = l.jobs[0]!;
@@ -103,6 +114,11 @@ export class Lane {
   /** Submit time of the job queued longest (epoch ms); Infinity when empty. O(1). */
   get oldestSubmittedAtMs(): number {
     return this.#oldestMs;
+  }
+
+  /** Priority of the job queued longest (0 when empty). O(1). */
+  get oldestPriority(): number {
+    return this.#oldestPriority;
   }
 
   /** Expected work of the lane (ms): the sum of the jobs' expected durations, `defaultMs` for those without. */
@@ -134,10 +150,12 @@ export class Lane {
     return n;
   }
 
-  /** How many jobs of this lane have a priority above `priority`. */
+  /** How many jobs of this lane have a priority above `priority`. O(levels), reading two packed arrays. */
   countAbove(priority: number): number {
+    const priorities = this.#priorities;
+    const sizes = this.#sizes;
     let n = 0;
-    for (const l of this.#levels) if (l.priority > priority) n += l.jobs.length;
+    for (let i = 0; i < priorities.length && priorities[i]! > priority; i++) n += sizes[i]!;
     return n;
   }
 
@@ -145,12 +163,22 @@ export class Lane {
     let i = 0;
     while (i < this.#levels.length && this.#levels[i]!.priority > job.priority) i++;
     let level = this.#levels[i];
-    if (!level || level.priority !== job.priority) this.#levels.splice(i, 0, (level = { priority: job.priority, jobs: [] }));
+    if (!level || level.priority !== job.priority) {
+      this.#levels.splice(i, 0, (level = { priority: job.priority, jobs: [] }));
+      this.#priorities.splice(i, 0, job.priority);
+      this.#sizes.splice(i, 0, 0);
+    }
     insertSorted(level.jobs, job);
+    this.#sizes[i]!++;
     this.#size++;
     if (job.expectedDurationMs === undefined) this.#unknownCount++;
     else this.#knownWorkMs += job.expectedDurationMs;
-    if (job.submittedAtMs < this.#oldestMs) this.#oldestMs = job.submittedAtMs;
+    const o = this.#oldest;
+    if (!o || job.submittedAtMs < o.submittedAtMs || (job.submittedAtMs === o.submittedAtMs && job.jobId < o.jobId)) {
+      this.#oldest = job;
+      this.#oldestMs = job.submittedAtMs;
+      this.#oldestPriority = job.priority;
+    }
     if (job.avoidSlots.length > 0) this.#avoiding++;
   }
 
@@ -158,11 +186,20 @@ export class Lane {
     const li = this.#levels.findIndex((l) => l.priority === job.priority);
     const level = this.#levels[li]!;
     level.jobs.splice(indexOfSorted(level.jobs, job), 1);
-    if (level.jobs.length === 0) this.#levels.splice(li, 1);
+    this.#sizes[li]!--;
+    if (level.jobs.length === 0) {
+      this.#levels.splice(li, 1);
+      this.#priorities.splice(li, 1);
+      this.#sizes.splice(li, 1);
+    }
     this.#size--;
     if (job.expectedDurationMs === undefined) this.#unknownCount--;
     else this.#knownWorkMs -= job.expectedDurationMs;
-    if (job.submittedAtMs === this.#oldestMs) this.#oldestMs = this.oldest()?.submittedAtMs ?? Infinity;
+    if (job === this.#oldest) {
+      this.#oldest = this.#findOldest();
+      this.#oldestMs = this.#oldest?.submittedAtMs ?? Infinity;
+      this.#oldestPriority = this.#oldest?.priority ?? 0;
+    }
     if (job.avoidSlots.length > 0) this.#avoiding--;
   }
 }
@@ -173,6 +210,8 @@ export interface ClassLanes {
   readonly lanes: ReadonlySet<Lane>;
   /** The lanes of each app version (usually one: one org builds a version). */
   readonly byVersion: ReadonlyMap<string, readonly Lane[]>;
+  /** Changes whenever a lane of the class opens or closes (readers may keep what they derive from the lanes until then). */
+  readonly revision: number;
 }
 
 const owners = new WeakMap<object, JobQueues>();
@@ -181,7 +220,7 @@ export class JobQueues {
   readonly #byVersion = new Map<string, QueuedJob[]>();
   readonly #byId = new Map<string, QueuedJob>();
   readonly #lanes = new Map<string, Lane>();
-  readonly #classes = new Map<string, { lanes: Set<Lane>; byVersion: Map<string, Lane[]> }>();
+  readonly #classes = new Map<string, { lanes: Set<Lane>; byVersion: Map<string, Lane[]>; revision: number }>();
 
   constructor() {
     owners.set(this.#byVersion, this);
@@ -241,7 +280,8 @@ export class JobQueues {
       lane = new Lane(laneKey, classKey, job.appVersionId, job.orgId);
       this.#lanes.set(laneKey, lane);
       let cls = this.#classes.get(classKey);
-      if (!cls) this.#classes.set(classKey, (cls = { lanes: new Set(), byVersion: new Map() }));
+      if (!cls) this.#classes.set(classKey, (cls = { lanes: new Set(), byVersion: new Map(), revision: 0 }));
+      cls.revision++;
       cls.lanes.add(lane);
       const forVersion = cls.byVersion.get(job.appVersionId);
       if (forVersion) forVersion.push(lane);
@@ -266,6 +306,7 @@ export class JobQueues {
     if (lane.size === 0) {
       this.#lanes.delete(laneKey);
       const cls = this.#classes.get(classKey)!;
+      cls.revision++;
       cls.lanes.delete(lane);
       const forVersion = cls.byVersion.get(job.appVersionId)!;
       forVersion.splice(forVersion.indexOf(lane), 1);

@@ -10,6 +10,8 @@ export interface JobFilter {
   accepts(job: QueuedJob): boolean;
 }
 
+const ANY: JobFilter = { accepts: () => true };
+
 const older = (a: QueuedJob, b: QueuedJob): boolean => a.submittedAtMs < b.submittedAtMs || (a.submittedAtMs === b.submittedAtMs && a.jobId < b.jobId);
 
 export class Picks {
@@ -61,6 +63,12 @@ export class Picks {
       }
     }
     return best;
+  }
+
+  /** The job of `lane` queued longest, submitted no later than `cutoffMs`, not taken yet (`oldest` with no filter; O(1) while nothing of the lane is taken). */
+  oldestOf(lane: Lane, cutoffMs: number): QueuedJob | undefined {
+    if (this.taken.size === 0 || !this.#cursor.has(lane)) return lane.oldestSubmittedAtMs <= cutoffMs ? lane.oldest() : undefined;
+    return this.oldest(lane, ANY, cutoffMs);
   }
 
   /** Among the jobs of `lane` with `first`'s priority, not taken yet and accepted by `ok`, the longest expected one (`first` on ties). */

@@ -25,11 +25,12 @@
  * Spreading: a version may also take a slot without its build when the plan says it cannot finish
  * by the horizon and it has more than an install plus a job of queued work per slot it has.
  */
-import { classKeyOf, type Lane } from './job-queues.js';
+import type { Lane } from './job-queues.js';
 import { Picks, type JobFilter } from './picks.js';
 import { durationOf, resolvePolicy, weightOf } from './policy.js';
-import { buildRoundView, holdShare, type ClassView, type RoundView, type SlotView, type VersionView } from './round-view.js';
-import type { ClassPlan, Decision, DecisionRule, IdleSlot, QueuedJob, SchedulerInput, SchedulerPolicy, SchedulerRound } from './types.js';
+import { buildRoundView, holdShare, runningOf, type ClassView, type RoundView, type SlotView, type VersionView } from './round-view.js';
+import { SlotIndex } from './slot-index.js';
+import type { ClassPlan, Decision, DecisionRule, IdleSlot, QueuedJob, SchedulerInput, SchedulerPolicy, SchedulerRound, SlotState } from './types.js';
 
 const seconds = (ms: number): string => `${Math.round(ms / 1000)} s`;
 
@@ -48,17 +49,45 @@ interface AgedEntry {
   lane: Lane;
   version: VersionView;
   job: QueuedJob | undefined;
+  /** `job.priority` (read from the lane while `job` is the lane's oldest: no visit to the job). */
+  priority: number;
+  /** Jobs of its version that go before `job` (those of a higher priority: it is the oldest of its own); -1 until needed. */
   ahead: number;
 }
-
-const ANY_JOB: JobFilter = { accepts: () => true };
-const agedEntries = new WeakMap<Lane, AgedEntry>();
 
 /**
  * Scratch memory for candidates, reused by every slot of every round (rounds are synchronous and
  * never nested), so a round over many lanes allocates almost nothing: no information carries over.
  */
-const scratch = { pool: [] as Candidate[], used: 0, list: [] as Candidate[], chosen: [] as Candidate[] };
+const scratch = {
+  pool: [] as Candidate[],
+  used: 0,
+  list: [] as Candidate[],
+  chosen: [] as Candidate[],
+  /** Aged entries, and the lists of them and of open lanes per class served (reset at the start of each round). */
+  aged: [] as AgedEntry[],
+  agedUsed: 0,
+  lists: [] as Array<ScratchList<unknown>>,
+  listsUsed: 0,
+};
+
+/** A list in scratch memory: its first `n` items (never truncated, so it keeps its memory from round to round). */
+class ScratchList<T> {
+  items: T[] = [];
+  n = 0;
+  push(x: T): void {
+    this.items[this.n++] = x;
+  }
+}
+
+/** An empty list from the scratch memory, for this round only. */
+function scratchList<T>(): ScratchList<T> {
+  let l = scratch.lists[scratch.listsUsed] as ScratchList<T> | undefined;
+  if (!l) scratch.lists.push((l = new ScratchList<T>()));
+  scratch.listsUsed++;
+  l.n = 0;
+  return l;
+}
 
 function candidate(lane: Lane, job: QueuedJob, version: VersionView, affinity: boolean): Candidate {
   let c = scratch.pool[scratch.used];
@@ -93,12 +122,14 @@ class Round {
   readonly filter: SlotFilter = new SlotFilter(this);
   readonly decisions: Decision[] = [];
   readonly idle: IdleSlot[] = [];
+  /** Some free slot stays empty because its jobs are held (then the round asks to be woken). */
+  held = false;
   readonly picks = new Picks();
   wakeAtMs = Infinity;
   readonly #alternatives = new Map<string, boolean>();
   readonly #onlineKeys = new Map<ClassView, Set<string>>();
-  readonly #aged = new Map<ClassView, AgedEntry[]>();
-  readonly #openLanes = new Map<ClassView, { lanes: Lane[]; held?: VersionView }>();
+  readonly #aged = new Map<ClassView, ScratchList<AgedEntry>>();
+  readonly #openLanes = new Map<ClassView, { lanes: ScratchList<Lane>; held?: VersionView }>();
   readonly #opened = new Set<VersionView>();
 
   constructor(
@@ -118,7 +149,7 @@ class Round {
       let keys = this.#onlineKeys.get(cls);
       if (!keys) {
         keys = new Set();
-        for (const x of this.view.slots) if (x.online && classKeyOf(x) === cls.classKey) keys.add(x.slotKey);
+        for (const r of this.view.slots.classOf(cls.classKey)?.records ?? []) if (r.state.online) keys.add(r.state.slotKey);
         this.#onlineKeys.set(cls, keys);
       }
       let avoided = 0;
@@ -131,7 +162,7 @@ class Round {
 
   /** An org's running jobs in the class (plus `extra`) per unit of weight. */
   load(cls: ClassView, org: string, extra: number): number {
-    return ((cls.runningByOrg.get(org) ?? 0) + extra) / weightOf(this.policy, org);
+    return (runningOf(cls, org) + extra) / weightOf(this.policy, org);
   }
 
   /** Remaining work per slot if the version got one more slot. */
@@ -156,9 +187,7 @@ class Round {
 
   /** Submit time of a version's oldest queued job. */
   oldestOf(v: VersionView): number {
-    let t = Infinity;
-    for (const lane of v.lanes) if (lane.oldestSubmittedAtMs < t) t = lane.oldestSubmittedAtMs;
-    return t;
+    return v.oldestMs;
   }
 
   /** Which of two versions behind the plan gets a slot first: the older backlog when they did not arrive together, else the latest start. */
@@ -175,9 +204,8 @@ class Round {
   /** A retried job that avoids one of its version's warm slots is not held for them. */
   avoidsWarm(job: QueuedJob, v: VersionView, cls: ClassView): boolean {
     if (job.avoidSlots.length === 0) return false;
-    for (const x of this.view.slots) {
-      if (x.online && classKeyOf(x) === cls.classKey && (x.free ? x.installedAppVersionId : (x.runningAppVersionId ?? x.installedAppVersionId)) === v.appVersionId && job.avoidSlots.includes(x.slotKey)) return true;
-    }
+    // The online slots of the class on its build.
+    for (const r of this.view.slots.classOf(cls.classKey)?.builds.get(v.appVersionId)?.members ?? []) if (job.avoidSlots.includes(r.state.slotKey)) return true;
     return false;
   }
 
@@ -186,17 +214,20 @@ class Round {
    * many jobs of its version go before it (those of a higher priority: it is the oldest of its own).
    * Computed once per round; an entry is refreshed when its job is taken.
    */
-  agedEntries(cls: ClassView): AgedEntry[] {
+  agedEntries(cls: ClassView): ScratchList<AgedEntry> {
     let aged = this.#aged.get(cls);
     if (!aged) {
-      aged = [];
+      aged = scratchList<AgedEntry>();
       const cutoff = this.now - this.policy.agingBoundMs;
       for (const lane of cls.lanes!.lanes) {
         if (lane.oldestSubmittedAtMs > cutoff) continue;
-        // Entries are reused from round to round (scratch memory): every field is set here.
-        let e = agedEntries.get(lane);
-        if (!e) agedEntries.set(lane, (e = { lane, version: cls.versions.get(lane.appVersionId)!, job: undefined, ahead: 0 }));
-        e.version = cls.versions.get(lane.appVersionId)!;
+        // Entries are scratch memory, reused from round to round: every field is set here.
+        const version = cls.versions.get(lane.appVersionId)!;
+        let e = scratch.aged[scratch.agedUsed];
+        if (!e) scratch.aged.push((e = { lane, version, job: undefined, priority: 0, ahead: -1 }));
+        scratch.agedUsed++;
+        e.lane = lane;
+        e.version = version;
         this.refresh(e, cutoff);
         aged.push(e);
       }
@@ -207,13 +238,25 @@ class Round {
 
   /** Points an aged entry at its lane's oldest aged job not taken yet. */
   refresh(e: AgedEntry, cutoffMs: number): void {
-    e.job = this.picks.oldest(e.lane, ANY_JOB, cutoffMs);
-    e.ahead = 0;
-    if (e.job) for (const lane of e.version.lanes) e.ahead += lane.countAbove(e.job.priority);
+    const job = this.picks.oldestOf(e.lane, cutoffMs);
+    e.job = job;
+    e.priority = job === undefined ? 0 : job === e.lane.oldest() ? e.lane.oldestPriority : job.priority;
+    e.ahead = -1;
+  }
+
+  /** How many jobs of its version go before an aged entry's job (counted when first needed). */
+  ahead(e: AgedEntry): number {
+    if (e.ahead < 0) {
+      let n = 0;
+      for (const lane of e.version.lanes) n += lane.countAbove(e.priority);
+      e.ahead = n;
+    }
+    return e.ahead;
   }
 
   /** Decides for one free slot; records a decision or why it stays empty. */
   serve(slot: SlotView, cls: ClassView): void {
+    if (!cls.holds) throw new Error(`the view of ${cls.classKey} was built without its holds`); // a class with a free slot always has them
     const account = slot.state.cloudAccount;
     const cap = account === undefined ? undefined : this.policy.cloudCaps[account];
     if (cap !== undefined && (this.view.runningByAccount.get(account!) ?? 0) >= cap) {
@@ -236,10 +279,11 @@ class Round {
     const held = normal.held ?? aged.held;
     if (held) {
       if (held.nextEndMs < this.wakeAtMs) this.wakeAtMs = held.nextEndMs;
+      this.held = true;
       this.idle.push({
         slotKey: slot.state.slotKey,
         code: 'held_for_affinity',
-        why: `the jobs it could take are held for slots that have their build (e.g. version ${held.appVersionId} on ${held.warmSlotKey ?? 'a free slot'})`,
+        why: `the jobs it could take are held for slots that have their build (e.g. version ${held.appVersionId} on ${held.warmSlot?.state.slotKey ?? 'a free slot'})`,
       });
     }
   }
@@ -257,14 +301,18 @@ class Round {
     const tail = cls.horizonMs - this.now < this.policy.tailLongestFirstMs;
     const out: { list: Candidate[]; held?: VersionView } = { list };
     if (aged) {
-      for (const e of this.agedEntries(cls)) {
-        if (e.job && this.picks.taken.has(e.job.jobId)) this.refresh(e, ok.cutoffMs);
+      const entries = this.agedEntries(cls);
+      for (let i = 0; i < entries.n; i++) {
+        const e = entries.items[i]!;
+        if (e.job && this.picks.taken.size > 0 && this.picks.taken.has(e.job.jobId)) this.refresh(e, ok.cutoffMs);
         if (!e.job) continue;
-        const job = this.allowed(e.job, slot, cls) ? e.job : this.picks.oldest(e.lane, ok, ok.cutoffMs);
+        // (A lane none of whose jobs avoids a slot needs no look at the job for the avoid-slot rules.)
+        const plain = e.lane.avoidingCount === 0;
+        const job = plain || this.allowed(e.job, slot, cls) ? e.job : this.picks.oldest(e.lane, ok, ok.cutoffMs);
         if (!job) continue;
         const affinity = e.lane.appVersionId === slot.version;
         // An aged job is held only while its own version's slots will start it within the bound.
-        if (!affinity && e.ahead < e.version.holdCap && !this.avoidsWarm(job, e.version, cls)) {
+        if (!affinity && e.version.holdCap > 0 && this.ahead(e) < e.version.holdCap && (plain || !this.avoidsWarm(job, e.version, cls))) {
           out.held ??= e.version;
           continue;
         }
@@ -275,7 +323,10 @@ class Round {
       const own = slot.version === null ? undefined : cls.versions.get(slot.version);
       if (own) for (const lane of own.lanes) this.consider(lane, slot, cls, tail, out);
       const open = this.openLanes(cls);
-      for (const lane of open.lanes) if (lane.appVersionId !== slot.version) this.consider(lane, slot, cls, tail, out);
+      for (let i = 0; i < open.lanes.n; i++) {
+        const lane = open.lanes.items[i]!;
+        if (lane.appVersionId !== slot.version) this.consider(lane, slot, cls, tail, out);
+      }
       out.held ??= open.held;
     }
     return out;
@@ -303,10 +354,10 @@ class Round {
    * version is not entirely held, or some job avoids a warm slot), and a held version (computed once
    * per round; versions that open up during the round are added by `take`).
    */
-  openLanes(cls: ClassView): { lanes: Lane[]; held?: VersionView } {
+  openLanes(cls: ClassView): { lanes: ScratchList<Lane>; held?: VersionView } {
     let open = this.#openLanes.get(cls);
     if (!open) {
-      open = { lanes: [] };
+      open = { lanes: scratchList<Lane>() };
       for (const v of cls.versions.values()) {
         if (v.count === 0) continue;
         const eligible = this.eligible(v);
@@ -347,7 +398,7 @@ class Round {
       if (ownOrg !== undefined && ownOrg !== fairest && !(this.load(cls, ownOrg, 0) > this.load(cls, fairest!, 1))) org = ownOrg;
       if (orgs.size > 1 && org !== ownOrg) {
         rule = 'fair_share';
-        why = `fair share: org ${org} is furthest below its weighted share (${cls.runningByOrg.get(org) ?? 0} running, weight ${weightOf(this.policy, org)}); `;
+        why = `fair share: org ${org} is furthest below its weighted share (${runningOf(cls, org)} running, weight ${weightOf(this.policy, org)}); `;
       }
       // Priority within the org.
       const top = orgs.get(org)!.priority;
@@ -468,22 +519,31 @@ class Round {
     v.sumRemainingMs += slot.availMs - now;
     v.capacityMs += Math.max(0, horizon - slot.availMs);
     v.holdCap += holdShare(slot.availMs, true, v, now, this.policy.installCostMs);
-    cls.runningByOrg.set(job.orgId, (cls.runningByOrg.get(job.orgId) ?? 0) + 1);
+    cls.takenByOrg ??= new Map();
+    cls.takenByOrg.set(job.orgId, (cls.takenByOrg.get(job.orgId) ?? 0) + 1);
     const account = slot.state.cloudAccount;
     if (account) this.view.runningByAccount.set(account, (this.view.runningByAccount.get(account) ?? 0) + 1);
     this.decisions.push({ jobId: job.jobId, slotKey: slot.state.slotKey, reason: install ? 'install' : 'affinity', rule, why });
   }
 }
 
+/** The fleet's index, or a new index of an array of slots (in its order). */
+export const indexOf = (slots: SlotIndex | readonly SlotState[]): SlotIndex => (slots instanceof SlotIndex ? slots : SlotIndex.of(slots));
+
 /**
  * The scheduling round: which queued job goes to which free slot now.
- * Cost: O(slots + lanes) to build the round's view and plan, then O(lanes of the slot's class) per free slot.
- * @example scheduleRound({ queues, slots: fleet.slotStates(), nowMs: Date.now(), policy: { cloudCaps: { 'browserstack:acme': 5 } } }).decisions
+ * Cost: O(lanes + online slots of the classes with queued work) to build the round's view and plan
+ * (no lookup per slot: counts come from the slot index; O(slots) more to index an array of slots),
+ * then O(lanes of the slot's class) per free slot.
+ * @example scheduleRound({ queues, slots: fleet.slots, nowMs: Date.now(), policy: { cloudCaps: { 'browserstack:acme': 5 } } }).decisions
  */
 export function scheduleRound(input: SchedulerInput): SchedulerRound {
   const policy = resolvePolicy(input.policy);
-  const view = buildRoundView(input.queues, input.slots, input.nowMs, policy);
+  // Holds are weighed only in the classes the round serves (those with a free slot).
+  const view = buildRoundView(input.queues, indexOf(input.slots), input.nowMs, policy, 'served');
   const round = new Round(view, policy);
+  scratch.agedUsed = 0;
+  scratch.listsUsed = 0;
   // Warm slots with work of their own build first, then empty slots, then slots that must switch builds;
   // each group in the order the slots were given.
   const order: SlotView[][] = [[], [], []];
@@ -501,14 +561,17 @@ export function scheduleRound(input: SchedulerInput): SchedulerRound {
       const d = v.workMs - v.capacityMs;
       if (d <= 0 || v.count === 0) continue;
       if (top.length === PLAN_DEFICITS && d <= top[PLAN_DEFICITS - 1]!.deficitMs) continue;
+      // Insert in place, largest first (after equal ones); a full list drops its last.
+      const entry = { appVersionId: v.appVersionId, deficitMs: Math.round(d), slots: v.slotCount };
       let i = Math.min(top.length, PLAN_DEFICITS - 1);
-      while (i > 0 && top[i - 1]!.deficitMs < d) i--;
-      top.splice(i, 0, { appVersionId: v.appVersionId, deficitMs: Math.round(d), slots: v.slotCount });
-      if (top.length > PLAN_DEFICITS) top.pop();
+      if (top.length < PLAN_DEFICITS) top.push(entry);
+      while (i > 0 && top[i - 1]!.deficitMs < d) {
+        top[i] = top[i - 1]!;
+        i--;
+      }
+      top[i] = entry;
     }
     plans.push({ classKey: cls.classKey, horizonMs: Math.round(cls.horizonMs), deficits: top });
   }
-  let held = false;
-  for (const i of round.idle) if (i.code === 'held_for_affinity') held = true;
-  return { decisions: round.decisions, idle: round.idle, plans, wakeAtMs: held && Number.isFinite(round.wakeAtMs) ? round.wakeAtMs + 1 : null };
+  return { decisions: round.decisions, idle: round.idle, plans, wakeAtMs: round.held && Number.isFinite(round.wakeAtMs) ? round.wakeAtMs + 1 : null };
 }

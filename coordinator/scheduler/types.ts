@@ -1,6 +1,7 @@
 /** What the scheduler sees and says: queued jobs, slots, the policy, decisions and explanations, as plain data. */
 import type { Platform, Target } from '../../shared/index.js';
 import type { JobQueues } from './job-queues.js';
+import type { SlotIndex } from './slot-index.js';
 
 export interface QueuedJob {
   jobId: string;
@@ -88,8 +89,11 @@ export interface SchedulerPolicy {
 export interface SchedulerInput {
   /** The queued jobs, indexed (pass the live `JobQueues`; it is read, never changed). */
   queues: JobQueues;
-  /** Every slot of the fleet, free or not, online or not. */
-  slots: readonly SlotState[];
+  /**
+   * Every slot of the fleet, free or not, online or not: the fleet's live `SlotIndex` (read, never
+   * changed), or an array (indexed from scratch for the round, in its order).
+   */
+  slots: SlotIndex | readonly SlotState[];
   /** The time of the round (epoch ms). */
   nowMs: number;
   /** Overrides of `DEFAULT_POLICY`. */

@@ -24,6 +24,7 @@ test('lanes group jobs by class, version and org, by priority level, with their 
   assert.is(lane.head(), a3);
   assert.is(lane.oldest(), a1);
   assert.is(lane.oldestSubmittedAtMs, NOW - 50);
+  assert.is(lane.oldestPriority, 3);
   assert.is(lane.workMs(60_000), 10_000 + 20_000 + 60_000);
   assert.is(lane.countBefore(a1), 2);
   assert.is(lane.countAbove(3), 2);
@@ -31,6 +32,9 @@ test('lanes group jobs by class, version and org, by priority level, with their 
   // Removing keeps the sums and the oldest right, and empty lanes and classes go away.
   q.remove(a1.jobId);
   assert.is(lane.oldestSubmittedAtMs, NOW - 30);
+  assert.is(lane.oldest(), a3);
+  assert.is(lane.oldestPriority, 7);
+  assert.is(lane.countAbove(3), 2);
   assert.is(lane.workMs(60_000), 80_000);
   q.remove(ios.jobId);
   assert.is(q.lanesOf('device/ios'), undefined);
