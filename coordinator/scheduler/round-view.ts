@@ -102,7 +102,7 @@ export interface RoundView {
   readonly nowMs: number;
   readonly slots: SlotIndex;
   readonly classes: Map<string, ClassView>;
-  /** Free online slots of every class, in input order. */
+  /** Free online slots of every class, in the slot index's order (an array of slots: its order). */
   readonly free: SlotView[];
   /** Busy sessions per cloud account (all classes). */
   readonly runningByAccount: Map<string, number>;
