@@ -9,42 +9,10 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { JobStore, isStoreUnavailable, parseDatabaseUrl, type JobRow, type LogChunkRow } from '../../coordinator/store/index.js';
 import { freshMysqlDatabase, tempDir } from '../helpers/processes.js';
+import { jobRow } from '../helpers/job-row.js';
 import { privateMariadbUnavailable, startPrivateMariadb } from '../helpers/private-mariadb.js';
 
-const row = (id: string, over: Partial<JobRow> = {}): JobRow => ({
-  id,
-  orgId: 'org',
-  appVersionId: 'v1',
-  testPath: 'tests/a.spec.js',
-  priority: 5,
-  target: 'emulator',
-  platform: 'android',
-  status: 'queued',
-  attempts: 0,
-  maxAttempts: 3,
-  attemptId: null,
-  agentId: null,
-  slotId: null,
-  avoidSlots: '',
-  createdAtMs: 1_790_000_000_123,
-  updatedAtMs: 1_790_000_000_123,
-  assignedAtMs: null,
-  startedAtMs: null,
-  finishedAtMs: null,
-  durationMs: null,
-  installedBuild: null,
-  errorReason: null,
-  errorMessage: null,
-  videoNote: null,
-  lastEventId: 1,
-  timeoutMs: 1_800_000,
-  testRetries: 0,
-  notBeforeMs: null,
-  deadlineMs: null,
-  resubmittedFrom: null,
-  buildMode: 'auto',
-  ...over,
-});
+const row = jobRow;
 const ev = (jobId: string, eventId: number, type = 'state') => ({ jobId, eventId, type, attempt: 1, data: JSON.stringify({ n: eventId }), atMs: 1_790_000_000_000 + eventId });
 const chunk = (jobId: string, attemptId: string, seq: number, eventId: number): LogChunkRow => ({
   jobId,

@@ -6,44 +6,10 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { JobStore, parseDatabaseUrl, type JobRow } from '../../coordinator/store/index.js';
+import { jobRow } from '../helpers/job-row.js';
 import { freshMysqlDatabase, tempDir } from '../helpers/processes.js';
 
-const row = (id: string, over: Partial<JobRow> = {}): JobRow => ({
-  id,
-  orgId: 'org',
-  appVersionId: 'v1',
-  testPath: 'tests/a.spec.js',
-  priority: 5,
-  target: 'emulator',
-  platform: 'android',
-  status: 'queued',
-  attempts: 0,
-  maxAttempts: 3,
-  attemptId: null,
-  agentId: null,
-  slotId: null,
-  avoidSlots: '',
-  createdAtMs: 1_790_000_000_123,
-  updatedAtMs: 1_790_000_000_123,
-  assignedAtMs: null,
-  startedAtMs: null,
-  finishedAtMs: null,
-  durationMs: null,
-  installedBuild: null,
-  errorReason: null,
-  errorMessage: null,
-  videoNote: null,
-  lastEventId: 1,
-  timeoutMs: 1_800_000,
-  testRetries: 0,
-  notBeforeMs: null,
-  deadlineMs: null,
-  resubmittedFrom: null,
-  buildMode: 'auto',
-  runId: null,
-  runPosition: null,
-  ...over,
-});
+const row = jobRow;
 const ev = (jobId: string, eventId: number) => ({ jobId, eventId, type: 'state', attempt: 0, data: '{}', atMs: 1 });
 
 function storeSuite(name: string, url: () => Promise<string | { skip: string }>, cleanup: () => Promise<void> = async () => {}) {

@@ -7,45 +7,12 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { JobStore, RunStore, parseDatabaseUrl, type JobRow, type RunRow } from '../../coordinator/store/index.js';
+import { jobRow } from '../helpers/job-row.js';
 import { JOB_STATES, RUN_STATES, runStatus, type JobState } from '../../shared/index.js';
 import { freshMysqlDatabase, tempDir } from '../helpers/processes.js';
 
-const job = (id: string, runId: string, position: number, over: Partial<JobRow> = {}): JobRow => ({
-  id,
-  orgId: 'org',
-  appVersionId: 'v1',
-  testPath: `tests/t${position}.spec.js`,
-  priority: 5,
-  target: 'emulator',
-  platform: 'android',
-  status: 'queued',
-  attempts: 0,
-  maxAttempts: 3,
-  attemptId: null,
-  agentId: null,
-  slotId: null,
-  avoidSlots: '',
-  createdAtMs: 1_790_000_000_123,
-  updatedAtMs: 1_790_000_000_123,
-  assignedAtMs: null,
-  startedAtMs: null,
-  finishedAtMs: null,
-  durationMs: null,
-  installedBuild: null,
-  errorReason: null,
-  errorMessage: null,
-  videoNote: null,
-  lastEventId: 1,
-  timeoutMs: 1_800_000,
-  testRetries: 0,
-  notBeforeMs: null,
-  deadlineMs: null,
-  resubmittedFrom: null,
-  buildMode: 'auto',
-  runId,
-  runPosition: position,
-  ...over,
-});
+const job = (id: string, runId: string, position: number, over: Partial<JobRow> = {}): JobRow =>
+  jobRow(id, { testPath: `tests/t${position}.spec.js`, runId, runPosition: position, ...over });
 const ev = (jobId: string) => ({ jobId, eventId: 1, type: 'state', attempt: 0, data: '{}', atMs: 1 });
 const run = (id: string, over: Partial<RunRow> = {}): RunRow => ({
   id,
