@@ -20,53 +20,27 @@ import { type BenchDatabase, type CoordinatorChild, cpuBetween, createDatabase, 
 
 type StoreModule = typeof import('../coordinator/store/index.js');
 type EntitiesModule = typeof import('../coordinator/store/entities.js');
-type IdsModule = typeof import('../coordinator/util/ids.js');
+type JobServiceModule = typeof import('../coordinator/jobs/job-service.js');
+type SharedModule = typeof import('../shared/index.js');
 const dist = (rel: string) => pathToFileURL(join(repoRoot, 'dist', rel)).href;
 
 /** Writes `jobs` queued jobs over `versions` versions, as submits would, in transactions of 1,000. */
 async function seed(db: BenchDatabase, jobs: number, versions: number): Promise<number> {
   const { JobStore, parseDatabaseUrl } = (await import(dist('coordinator/store/index.js'))) as StoreModule;
   const { JobEntity, JobEventEntity } = (await import(dist('coordinator/store/entities.js'))) as EntitiesModule;
-  const { newJobId } = (await import(dist('coordinator/util/ids.js'))) as IdsModule;
+  const { newQueuedJob } = (await import(dist('coordinator/jobs/job-service.js'))) as JobServiceModule;
+  const { JobSpec } = (await import(dist('shared/index.js'))) as SharedModule;
   const store = await JobStore.open(parseDatabaseUrl(db.url));
   const t0 = nowNs();
   try {
     for (let i = 0; i < jobs; i += 1000) {
       const now = Date.now();
-      const rows = Array.from({ length: Math.min(1000, jobs - i) }, (_, k) => ({
-        id: newJobId(now),
-        orgId: `org-${(i + k) % 10}`,
-        appVersionId: `v${(i + k) % versions}`,
-        testPath: 'tests/noop.spec.js',
-        priority: 5,
-        target: 'emulator',
-        platform: 'android',
-        status: 'queued',
-        attempts: 0,
-        maxAttempts: 3,
-        attemptId: null,
-        agentId: null,
-        slotId: null,
-        avoidSlots: '',
-        createdAtMs: now,
-        updatedAtMs: now,
-        assignedAtMs: null,
-        startedAtMs: null,
-        finishedAtMs: null,
-        durationMs: null,
-        installedBuild: null,
-        errorReason: null,
-        errorMessage: null,
-        videoNote: null,
-        lastEventId: 1,
-        timeoutMs: 1_800_000,
-        testRetries: 0,
-        notBeforeMs: null,
-        deadlineMs: null,
-        resubmittedFrom: null,
-        buildMode: 'auto',
-      }));
-      const events = rows.map((r) => ({ jobId: r.id, eventId: 1, type: 'state', attempt: 0, data: JSON.stringify({ from: null, to: 'queued', message: null }), atMs: now }));
+      // Exactly what a submit stores (the job service's own row and first event), 1,000 per transaction.
+      const made = Array.from({ length: Math.min(1000, jobs - i) }, (_, k) =>
+        newQueuedJob(JobSpec.parse({ org_id: `org-${(i + k) % 10}`, app_version_id: `v${(i + k) % versions}`, test_path: 'tests/noop.spec.js', target: 'emulator' }), now, { resubmittedFrom: null }),
+      );
+      const rows = made.map((m) => m.row);
+      const events = made.map((m) => m.event);
       await store.entityManager().transactional(async (em) => {
         await em.insertMany(JobEntity, rows);
         await em.insertMany(JobEventEntity, events);
