@@ -7,17 +7,12 @@
  */
 import { basename } from 'node:path';
 import {
-  ERROR_CODES,
   QgError,
-  type Ack,
   type AppBuildView,
   type AppUploadReply,
   type AppUrlRegistration,
   type Platform,
-  WATCH_NAMESPACE,
   type AgentView,
-  type CoordinatorToWatcher,
-  type ErrorCode,
   type FieldErrors,
   type Health,
   type JobEvent,
@@ -32,9 +27,10 @@ import {
   type RunView,
   type SubmitReply,
   type SubmitRunReply,
-  type WatcherToCoordinator,
+  isErrorCode,
 } from '../shared/index.js';
 import type { RunWatchOptions } from './watch-run.js';
+import { type WatchConnectionOptions, followWatch, withAdvice } from './watch-socket.js';
 
 /** Default coordinator URL when neither `--url` nor `QGJOB_URL` is given. */
 export { DEFAULT_COORDINATOR_URL } from './defaults.js';
@@ -75,7 +71,6 @@ export interface RunFilter {
   cursor?: string;
 }
 
-const isErrorCode = (c: unknown): c is ErrorCode => typeof c === 'string' && (ERROR_CODES as readonly string[]).includes(c);
 
 /** The most specific reason Node gives for a failed connection (`connect ECONNREFUSED 127.0.0.1:1`). */
 function networkReason(err: unknown): string {
@@ -269,18 +264,6 @@ export class QgClient {
 }
 
 /** What to do about a refused token, added to the coordinator's own reason. */
-export function withAdvice(err: QgError, url: string, token: string | undefined): QgError {
-  if (err.code === 'unauthorized') {
-    return new QgError(
-      'unauthorized',
-      token
-        ? `the coordinator at ${url} refused the API token (${err.message}): check QGJOB_TOKEN (or --token)`
-        : `the coordinator at ${url} requires an API token: set QGJOB_TOKEN to your org's token (or pass --token)`,
-    );
-  }
-  if (err.code === 'forbidden') return new QgError('forbidden', `${err.message} (use a token of that org, or the admin token, in QGJOB_TOKEN)`);
-  return err;
-}
 
 /** Turns a non-2xx answer into a `QgError`, keeping the server's own code, message and fields when it sent them. */
 function errorFromAnswer(url: string, method: string, path: string, res: Response, json: unknown): QgError {
@@ -302,25 +285,13 @@ function errorFromAnswer(url: string, method: string, path: string, res: Respons
 
 // ───────────────────────────── /watch ─────────────────────────────
 
-export interface WatchOptions {
-  /** API token, sent in the handshake (`auth.token`); needed when the coordinator has tokens configured. */
-  token?: string;
+export interface WatchOptions extends WatchConnectionOptions {
   /** Resume after this event id: events with `event_id <= afterEventId` are not delivered. Default 0 (all). */
   afterEventId?: number;
   /** Called once per event, in `event_id` order, never twice for the same id. */
   onEvent?: (event: JobEvent) => void;
   /** Called after each (re)subscription with the job as the coordinator sees it then. */
   onSubscribed?: (job: JobView) => void;
-  /** Called when the connection drops (the watcher then reconnects and resumes by itself). */
-  onDisconnect?: (reason: string) => void;
-  /** Bound on the first connection (ms). Default 10 000. */
-  connectTimeoutMs?: number;
-  /** Bound on any later outage: how long the watcher keeps reconnecting before it gives up (ms). Default 60 000. */
-  reconnectTimeoutMs?: number;
-  /** Bound on the `subscribe` acknowledgement (ms). Default 10 000. */
-  ackTimeoutMs?: number;
-  /** Stops watching; the promise then rejects with the signal's reason. */
-  signal?: AbortSignal;
 }
 
 const isJobEvent = (e: unknown, jobId: string): e is JobEvent =>
@@ -345,127 +316,32 @@ const isJobEvent = (e: unknown, jobId: string): e is JobEvent =>
  * const job = await watchJob('http://127.0.0.1:8080', jobId, { onEvent: (e) => e.type === 'log' && e.lines.forEach((l) => console.log(l.text)) });
  * console.log(job.status); // 'passed'
  */
-export async function watchJob(url: string, jobId: string, opts: WatchOptions = {}): Promise<JobView> {
-  const connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
-  const reconnectTimeoutMs = opts.reconnectTimeoutMs ?? 60_000;
-  const ackTimeoutMs = opts.ackTimeoutMs ?? 10_000;
-  const base = baseUrl(url);
-  opts.signal?.throwIfAborted();
-
-  // Loaded here, not at the top: `qgjob --help` and the HTTP-only commands never pay for it.
-  const { io } = await import('socket.io-client');
-  type WatchSocket = import('socket.io-client').Socket<CoordinatorToWatcher, WatcherToCoordinator>;
-
-  const socket: WatchSocket = io(base + WATCH_NAMESPACE, {
-    transports: ['websocket'],
-    reconnection: true,
-    reconnectionDelay: 250,
-    reconnectionDelayMax: 2_000,
-    timeout: connectTimeoutMs,
-    ...(opts.token ? { auth: { token: opts.token } } : {}),
-  });
-
+export function watchJob(url: string, jobId: string, opts: WatchOptions = {}): Promise<JobView> {
   let lastEventId = opts.afterEventId ?? 0;
-  let everConnected = false;
-  let lastError = 'no answer';
-  let outageTimer: NodeJS.Timeout | undefined;
-
-  return new Promise<JobView>((resolve, reject) => {
-    let settled = false;
-    const finish = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(outageTimer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      socket.removeAllListeners();
-      socket.io.removeAllListeners();
-      socket.disconnect();
-      fn();
-    };
-    const fail = (err: unknown) => finish(() => reject(err));
-
-    const unreachable = (boundMs: number) =>
-      new QgError(
-        'coordinator_unreachable',
-        `cannot reach the coordinator at ${base}: ${lastError} (${everConnected ? 'reconnecting' : 'connecting'} for ${boundMs} ms)`,
-      );
-    const startOutageTimer = (boundMs: number) => {
-      clearTimeout(outageTimer);
-      outageTimer = setTimeout(() => fail(unreachable(boundMs)), boundMs);
-    };
-    const onAbort = () => fail(opts.signal?.reason ?? new Error('aborted'));
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-
-    startOutageTimer(connectTimeoutMs);
-
-    socket.on('connect', () => {
-      everConnected = true;
-      clearTimeout(outageTimer);
-      void subscribe();
-    });
-
-    socket.on('connect_error', (err: Error & { description?: unknown; data?: { code?: unknown; message?: unknown } }) => {
-      if (!socket.active && err.data?.code === 'unauthorized') {
-        fail(withAdvice(new QgError('unauthorized', typeof err.data.message === 'string' ? err.data.message : err.message), base, opts.token));
-        return;
-      }
-      const d = err.description;
-      lastError = d instanceof Error ? d.message : (d as { message?: unknown } | undefined)?.message ? String((d as { message: unknown }).message) : err.message;
-      // `active` is false when the server refused the namespace itself: retrying would not help.
-      if (!socket.active) {
-        fail(new QgError('coordinator_unreachable', `cannot reach the coordinator at ${base}: ${lastError}`, undefined, { cause: err }));
-      }
-    });
-
-    socket.on('disconnect', (reason) => {
-      if (settled) return;
-      opts.onDisconnect?.(reason);
-      lastError = `connection lost (${reason})`;
-      startOutageTimer(reconnectTimeoutMs);
-      // "io server disconnect" means the server closed us on purpose: socket.io does not reconnect by itself then.
-      if (reason === 'io server disconnect') socket.connect();
-    });
-
-    socket.on('event', (e) => {
-      if (settled || !isJobEvent(e, jobId)) return;
+  return followWatch<JobView>(url, opts, (w) => {
+    w.socket.on('event', (e) => {
+      if (w.settled() || !isJobEvent(e, jobId)) return;
       if (e.event_id <= lastEventId) return; // a replay of something already delivered
       lastEventId = e.event_id;
       try {
         opts.onEvent?.(e);
       } catch (err) {
-        fail(err);
+        w.fail(err);
       }
     });
-
-    socket.on('end', (p) => {
-      if (settled || !p || p.job_id !== jobId) return;
-      finish(() => resolve(p.job));
+    w.socket.on('end', (p) => {
+      if (w.settled() || !p || p.job_id !== jobId) return;
+      w.resolve(p.job);
     });
-
-    async function subscribe(): Promise<void> {
-      const afterEventId = lastEventId;
-      let ack: Ack<{ job: JobView }>;
-      try {
-        ack = await socket.timeout(ackTimeoutMs).emitWithAck('subscribe', { job_id: jobId, after_event_id: afterEventId });
-      } catch (err) {
-        // Lost the connection while waiting: the next `connect` subscribes again.
-        if (settled || !socket.connected) return;
-        fail(new QgError('coordinator_unreachable', `the coordinator at ${base} did not acknowledge the subscription within ${ackTimeoutMs} ms`, undefined, { cause: err }));
-        return;
-      }
-      if (settled) return;
-      if (!ack || typeof ack !== 'object') {
-        fail(new QgError('internal', `the coordinator at ${base} answered subscribe with ${JSON.stringify(ack)}`));
-      } else if (ack.ok) {
+    // After a reconnect: replay exactly what was missed.
+    return () =>
+      void w.subscribe<{ job: JobView }>('subscribe', { job_id: jobId, after_event_id: lastEventId }).then((ack) => {
+        if (!ack) return;
         try {
           opts.onSubscribed?.(ack.job);
         } catch (err) {
-          fail(err);
+          w.fail(err);
         }
-      } else {
-        const code = isErrorCode(ack.error?.code) ? ack.error.code : 'internal';
-        fail(new QgError(code, ack.error?.message ?? 'the coordinator refused the subscription'));
-      }
-    }
+      });
   });
 }

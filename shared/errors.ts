@@ -22,6 +22,9 @@ export const ERROR_CODES = [
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/** True for a code of this contract (an answer from another version may carry one this side does not know). */
+export const isErrorCode = (c: unknown): c is ErrorCode => typeof c === 'string' && (ERROR_CODES as readonly string[]).includes(c);
+
 /** Field-level details of a validation error: dotted path → message. */
 export type FieldErrors = Record<string, string>;
 
