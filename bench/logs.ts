@@ -29,12 +29,14 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
         const watch = startTsChild('watchers.ts', { url: coordinator.url, watchers, jobIds: jobs.map((j) => j.jobId) });
         try {
           await watch.next('ready', 60_000);
+          const watchCpu0 = (await watch.request<{ cpu_us: number }>('stats')).cpu_us;
           const before = await coordinator.stats();
           const host = await startAgents({ agents, slotsPerAgent: 1, logLines: perJob });
           const stored = await host.request<{ at_ns: string }>('wait', { passed: agents });
           const delivered = await watch.request<{ at_ns: string }>('wait', { lines: total }, 300_000);
           const after = await coordinator.stats();
-          const st = await watch.request<{ lines: number[]; latencies: number[]; to_coordinator: number[]; to_watcher: number[]; first_line_ns: string }>('stats');
+          const hostCpuUs = (await host.request<{ cpu_us: number }>('stats')).cpu_us;
+          const st = await watch.request<{ cpu_us: number; lines: number[]; latencies: number[]; to_coordinator: number[]; to_watcher: number[]; first_line_ns: string }>('stats');
           const t0 = BigInt(st.first_line_ns);
           const storedS = Number(BigInt(stored.at_ns) - t0) / 1e9;
           const deliveredS = Number(BigInt(delivered.at_ns) - t0) / 1e9;
@@ -59,6 +61,8 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
             coordinator_cores: round(cpu.cores),
             coordinator_cpu_ms_per_1k_lines: round((cpu.cpuMs / total) * 1000),
             coordinator_rss_mb: round(after.rss / 2 ** 20),
+            agents_cpu_ms_per_1k_lines: round((hostCpuUs / 1000 / total) * 1000),
+            watchers_cpu_ms_per_1k_lines: round(((st.cpu_us - watchCpu0) / 1000 / total) * 1000),
           };
         } finally {
           await watch.request('close', {}, 10_000).catch(() => undefined);
@@ -72,6 +76,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     rows,
     notes: [`${agents} agents × 1 job × ${perJob} lines of 80 characters; ${watchers} watchers each following all ${agents} jobs; latency sampled on every 10th line a watcher gets`,
       `"as fast as allowed": a noop job writes its next line only while its streamer holds fewer than ${LOG_HIGH_WATER_LINES} lines not yet acknowledged by the coordinator (the agent's default high-water mark); the line's timestamp is taken when it is written, so the wait for room is not latency`,
+      'agents_cpu / watchers_cpu: the agent host process (all its agents, start-up included) and the watchers process (all its watchers, from their subscriptions on), per 1000 lines stored',
       'to_coordinator: the line reaching the agent\'s streamer → the coordinator taking its chunk (before storing it); to_watcher: from there → the watcher got it (wall-clock ms)',
     ],
   };

@@ -6,7 +6,7 @@
  * coordinator taking the chunk (the line's `at_ms`, when the agent's streamer got it, to the event's
  * `at`, taken before the chunk is stored), and from there → the watcher (store, fan-out, socket).
  * Argument: JSON `{ url, watchers, jobIds, sampleEvery }`. IPC: sends `ready` once every
- * subscription was acknowledged; answers `wait` (until every watcher got `lines` lines) and `stats`.
+ * subscription was acknowledged; answers `wait` (until every watcher got `lines` lines) and `stats` (with the process's CPU so far).
  */
 import { io, type Socket } from 'socket.io-client';
 import type { CoordinatorToWatcher, JobEvent, WatcherToCoordinator } from '../../shared/index.js';
@@ -71,7 +71,7 @@ const ipc = serveIpc({
     waiters.push({ n: Number(m.lines), resolve });
     settle();
   }),
-  stats: () => ({ lines, latencies, to_coordinator: toCoordinator, to_watcher: toWatcher, first_line_ns: String(firstLineNs ?? 0n), last_ns: String(lastNs) }),
+  stats: () => ({ cpu_us: process.cpuUsage().user + process.cpuUsage().system, lines, latencies, to_coordinator: toCoordinator, to_watcher: toWatcher, first_line_ns: String(firstLineNs ?? 0n), last_ns: String(lastNs) }),
   close: () => {
     for (const s of sockets) s.close();
     setTimeout(() => process.exit(0), 50);
