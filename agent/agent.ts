@@ -471,7 +471,7 @@ export class AgentProcess implements Agent {
       await slot.beginRun();
       const runJob = slot.runJob?.bind(slot);
       const ctx = { jobId: a.job_id, appVersionId: a.app_version_id, testPath: a.test_path, build: a.build };
-      const result = runJob ? await runJob(ctx, { onLine: (stream, text) => streamer.push(stream, text), backlog: () => streamer.backlog, signal }) : await runAppwrightSpec({
+      const result = runJob ? await runJob(ctx, { onLine: (stream, text) => streamer.push(stream, text), room: () => streamer.room(), signal }) : await runAppwrightSpec({
         projectDir: resolve(this.opts.projectDir),
         testPath: a.test_path,
         session: prepared.session,

@@ -1,9 +1,10 @@
 /**
  * BENCHMARKS ONLY: a slot with no device behind it. It takes an assignment, reports `started`
  * with no install and `passed` with one test case at once (no sleep, no Playwright), optionally
- * after emitting `logLines` log lines as fast as the agent's log streamer lets it (at most a few
- * unacknowledged chunks in flight). It exists so `bench/` can measure the coordinator's own
- * overhead; it is reachable only programmatically (`SlotConfig.noop`), never from a lab file or a
+ * after emitting `logLines` log lines as fast as the agent's log streamer lets it: a line is written
+ * only when the streamer has room for it (`io.room()`: fewer than its high-water mark of lines not
+ * yet acknowledged by the coordinator), so its timestamp is when it could enter the pipeline. It
+ * exists so `bench/` can measure the coordinator's own overhead; it is reachable only programmatically (`SlotConfig.noop`), never from a lab file or a
  * `qgjob agent` flag.
  */
 import type { SlotConfig } from '../options.js';
@@ -18,9 +19,6 @@ export interface NoopSlotOptions {
   /** Called when the agent hands the slot a job (the assignment's arrival, for latency measurements). */
   onJob?: (ctx: RunContext) => void;
 }
-
-/** Unacknowledged log chunks allowed in flight before the noop job waits for the coordinator. */
-const MAX_BACKLOG_CHUNKS = 2;
 
 export class NoopSlot implements Slot {
   readonly installedAppVersionId = null;
@@ -40,12 +38,13 @@ export class NoopSlot implements Slot {
     const lines = this.opts.logLines ?? 0;
     const width = this.opts.lineChars ?? 80;
     for (let i = 0; i < lines; i++) {
+      const room = io.room();
+      if (room) await untilAborted(room, io.signal);
       if (io.signal.aborted) break;
       // `t=` is process.hrtime (CLOCK_MONOTONIC, shared by every process on the host) in ns: a watcher
       // in another process computes agent → watcher latency from it.
       const head = `noop line ${i} t=${process.hrtime.bigint()} `;
       io.onLine('stdout', head.length < width ? head.padEnd(width, '.') : head);
-      if (i % 100 === 99) while (io.backlog() >= MAX_BACKLOG_CHUNKS && !io.signal.aborted) await new Promise((r) => setTimeout(r, 1));
     }
     if (io.signal.aborted) return { outcome: 'error', testCases: [], durationMs: 0, errorMessage: 'stopped', exitCode: null };
     return {
@@ -64,4 +63,17 @@ export class NoopSlot implements Slot {
   }
 
   async release(): Promise<void> {}
+}
+
+/** `p`, or sooner when `signal` aborts (a streamer that lost its coordinator may not make room). */
+function untilAborted(p: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done);
+    void p.then(done);
+  });
 }

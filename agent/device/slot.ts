@@ -31,8 +31,11 @@ export interface RunVideo {
 /** What a slot that runs jobs itself gets from the agent (see `Slot.runJob`). */
 export interface JobRunIo {
   onLine: (stream: 'stdout' | 'stderr', text: string) => void;
-  /** Log chunks cut but not yet acknowledged by the coordinator. */
-  backlog: () => number;
+  /**
+   * Flow control of the attempt's log streamer: null when it can take another line now, else a
+   * promise that resolves once it can (see LogStreamer.room). `onLine` works regardless.
+   */
+  room: () => Promise<void> | null;
   signal: AbortSignal;
 }
 

@@ -3,7 +3,7 @@
  * slots, each agent on its own Socket.IO connection to the coordinator. Benchmarks only.
  * Argument: JSON `{ url, agents, slotsPerAgent, logLines?, lineChars?, receipts?, idPrefix? }`.
  * IPC: sends `ready` once every agent registered; answers `stats` (passed/errored attempts,
- * assignment arrival times if `receipts`), `wait` (until `passed` attempts were acknowledged)
+ * assignment arrival times if `receipts`, the process's CPU so far), `wait` (until `passed` attempts were acknowledged)
  * and `close`.
  */
 import { join } from 'node:path';
@@ -46,6 +46,12 @@ const log = (line: string) => {
   }
 };
 
+/** CPU this process used so far (user + system, µs). */
+const cpuUs = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
 const workDir = tempDir('agents');
 const prefix = cfg.idPrefix ?? 'bench-agent';
 const agents = await Promise.all(
@@ -75,7 +81,7 @@ const agents = await Promise.all(
 );
 
 const ipc = serveIpc({
-  stats: () => ({ passed, other, last_pass_ns: String(lastPassNs), receipts }),
+  stats: () => ({ passed, other, last_pass_ns: String(lastPassNs), receipts, cpu_us: cpuUs() }),
   wait: (m) => (passed >= Number(m.passed) ? { passed, at_ns: String(lastPassNs) } : new Promise((resolve) => waiters.push({ n: Number(m.passed), resolve }))),
   close: async () => {
     await Promise.all(agents.map((a) => a.close()));

@@ -2,8 +2,11 @@
  * Child process: `watchers` Socket.IO clients on the coordinator's `/watch` namespace, each
  * subscribed to every job in `jobIds` (as `qgjob watch` does). It counts the log lines each watcher
  * gets and samples agent → watcher latency from the `t=` (monotonic ns) the noop slot writes into
- * every line. Argument: JSON `{ url, watchers, jobIds, sampleEvery }`. IPC: sends `ready` once every
- * subscription was acknowledged; answers `wait` (until every watcher got `lines` lines) and `stats`.
+ * every line, and splits it in two stages (wall-clock ms, so millisecond resolution): agent → the
+ * coordinator taking the chunk (the line's `at_ms`, when the agent's streamer got it, to the event's
+ * `at`, taken before the chunk is stored), and from there → the watcher (store, fan-out, socket).
+ * Argument: JSON `{ url, watchers, jobIds, sampleEvery }`. IPC: sends `ready` once every
+ * subscription was acknowledged; answers `wait` (until every watcher got `lines` lines) and `stats` (with the process's CPU so far).
  */
 import { io, type Socket } from 'socket.io-client';
 import type { CoordinatorToWatcher, JobEvent, WatcherToCoordinator } from '../../shared/index.js';
@@ -16,6 +19,8 @@ const lines = new Array<number>(cfg.watchers).fill(0);
 let lastNs = 0n;
 let firstLineNs: bigint | null = null;
 const latencies: number[] = [];
+const toCoordinator: number[] = [];
+const toWatcher: number[] = [];
 let seen = 0;
 const waiters: Array<{ n: number; resolve: (v: object) => void }> = [];
 const stampOf = (text: string): bigint | null => {
@@ -36,12 +41,16 @@ for (let w = 0; w < cfg.watchers; w++) {
   s.on('event', (e: JobEvent) => {
     if (e.type !== 'log') return;
     const now = nowNs();
+    const nowMs = Date.now();
+    const atMs = Date.parse(e.at);
     const first = e.lines[0] ? stampOf(e.lines[0].text) : null;
     if (first !== null && (firstLineNs === null || first < firstLineNs)) firstLineNs = first;
     for (const l of e.lines) {
       if (seen++ % every !== 0) continue;
       const t = stampOf(l.text);
       if (t !== null) latencies.push(Number(now - t) / 1e6);
+      toCoordinator.push(atMs - l.at_ms);
+      toWatcher.push(nowMs - atMs);
     }
     lines[w]! += e.lines.length;
     lastNs = now;
@@ -62,7 +71,7 @@ const ipc = serveIpc({
     waiters.push({ n: Number(m.lines), resolve });
     settle();
   }),
-  stats: () => ({ lines, latencies, first_line_ns: String(firstLineNs ?? 0n), last_ns: String(lastNs) }),
+  stats: () => ({ cpu_us: process.cpuUsage().user + process.cpuUsage().system, lines, latencies, to_coordinator: toCoordinator, to_watcher: toWatcher, first_line_ns: String(firstLineNs ?? 0n), last_ns: String(lastNs) }),
   close: () => {
     for (const s of sockets) s.close();
     setTimeout(() => process.exit(0), 50);

@@ -256,7 +256,8 @@ export class JobService {
       if (r === 'stored') {
         this.observer.logLines(p.lines.length);
         this.#active.set(row.id, { ...row, lastEventId: chunk.eventId, updatedAtMs: now });
-        this.sink.publish(toJobEvent({ kind: 'log', row: chunk }));
+        // The lines as they came (not parsed back from the stored text): one JSON pass less per chunk.
+        this.sink.publish({ job_id: row.id, event_id: chunk.eventId, at: new Date(now).toISOString(), type: 'log', attempt: chunk.attempt, lines: p.lines });
       }
       return r;
     });

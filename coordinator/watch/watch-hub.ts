@@ -24,14 +24,58 @@ import { socketPrincipal } from '../auth/socket-auth.js';
 
 const room = (jobId: string): string => `job:${jobId}`;
 
+interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
+/**
+ * The TCP socket under a watcher on the WebSocket transport (engine.io's transport → ws's socket),
+ * or null (long-polling, or a layout these versions do not have: then writes are simply not held).
+ */
+function tcpOf(socket: { conn: unknown } | undefined): Corkable | null {
+  const transport = (socket?.conn as { transport?: { name?: string; socket?: { _socket?: Partial<Corkable> | null } } } | undefined)?.transport;
+  const tcp = transport?.name === 'websocket' ? transport.socket?._socket : null;
+  return tcp && typeof tcp.cork === 'function' && typeof tcp.uncork === 'function' ? (tcp as Corkable) : null;
+}
+
 export class WatchHub implements JobEventSink {
   /** State changes of jobs that belong to a run go here (the run watchers, run-watch.ts). */
   runJobMoved?: (job: JobView, eventId: number) => void;
 
   constructor(private readonly nsp: Namespace<WatcherToCoordinator, CoordinatorToWatcher>) {}
 
+  /** TCP sockets of watchers held (corked) until the next turn of the event loop; see #holdWrites. */
+  readonly #held = new Set<Corkable>();
+  #release: NodeJS.Immediate | null = null;
+
   publish(event: JobEvent): void {
-    this.nsp.to(room(event.job_id)).emit('event', event);
+    const r = room(event.job_id);
+    if (event.type === 'log') this.#holdWrites(r);
+    this.nsp.to(r).emit('event', event);
+  }
+
+  /**
+   * A group commit publishes the chunks of many jobs in one turn, and a watcher that follows many
+   * jobs would get each as its own write (one syscall per chunk per watcher). Holding each room
+   * member's TCP socket corked until the next turn sends all of a watcher's events of this turn in
+   * one write, in the same order; nothing waits for a timer.
+   */
+  #holdWrites(r: string): void {
+    const ids = this.nsp.adapter.rooms.get(r);
+    if (!ids) return;
+    for (const id of ids) {
+      const tcp = tcpOf(this.nsp.sockets.get(id));
+      if (!tcp || this.#held.has(tcp)) continue;
+      tcp.cork();
+      this.#held.add(tcp);
+    }
+    this.#release ??= setImmediate(() => {
+      this.#release = null;
+      const held = [...this.#held];
+      this.#held.clear();
+      for (const tcp of held) tcp.uncork();
+    });
   }
 
   end(jobId: string, job: JobView): void {

@@ -53,4 +53,95 @@ test('a refused (invalid) chunk is counted, not retried; a stale attempt stops t
   assert.is(st.undelivered, 1 + 2 + 1, 'a (invalid), c and d (stale), and the line after');
 });
 
+/** A sender whose answers the test gives by hand, one per chunk sent. */
+function manualSender() {
+  const sent: LogChunkPayload[] = [];
+  const answers: Array<(r: SendResult) => void> = [];
+  return {
+    sent,
+    answer: (r: SendResult) => answers.shift()!(r),
+    send: (c: LogChunkPayload): Promise<SendResult> => {
+      sent.push(c);
+      return new Promise((resolve) => answers.push(resolve));
+    },
+  };
+}
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+/** Lets the event loop turn until `done()` holds (the streamer's own retry pause runs meanwhile). */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await nextTurn();
+}
+
+test('lines pushed in one turn go out as one chunk at the next turn; lines pushed meanwhile go when it is acknowledged', async () => {
+  const s = manualSender();
+  const st = new LogStreamer('job', 'att', s.send);
+  st.push('stdout', 'a');
+  st.push('stdout', 'b');
+  assert.is(s.sent.length, 0, 'not sent within the turn');
+  await nextTurn();
+  assert.equal(s.sent.map((c) => c.lines.map((l) => l.text)), [['a', 'b']]);
+  st.push('stdout', 'c');
+  st.push('stdout', 'd');
+  await nextTurn();
+  assert.is(s.sent.length, 1, 'one chunk at a time: c and d wait for the acknowledgement of chunk 0');
+  assert.is(st.buffered, 4);
+  s.answer('ok');
+  await nextTurn();
+  assert.equal(s.sent.map((c) => [c.seq, c.lines.map((l) => l.text)]), [[0, ['a', 'b']], [1, ['c', 'd']]]);
+  s.answer('ok');
+  await st.close();
+  assert.is(st.buffered, 0);
+  assert.is(st.undelivered, 0);
+});
+
+test('room(): an emitter waits at the high-water mark until an acknowledgement makes room; push alone never drops a line', async () => {
+  const s = manualSender();
+  const st = new LogStreamer('job', 'att', s.send, { highWaterLines: 3 });
+  assert.is(st.room(), null);
+  for (const t of ['a', 'b', 'c']) st.push('stdout', t);
+  await nextTurn(); // chunk 0 (a, b, c) is out
+  const wait = st.room();
+  assert.ok(wait, 'three lines not acknowledged: full');
+  let resumed = false;
+  void wait!.then(() => (resumed = true));
+  st.push('stdout', 'd'); // over the mark: still taken
+  await nextTurn();
+  assert.is(st.buffered, 4);
+  assert.is(resumed, false, 'no acknowledgement yet');
+  s.answer('ok'); // chunk 0 (a, b, c) acknowledged; d is sent next
+  await nextTurn();
+  assert.is(resumed, true);
+  assert.is(st.room(), null, 'one line (d) not acknowledged');
+  s.answer('ok');
+  await st.close();
+  assert.equal(s.sent.flatMap((c) => c.lines.map((l) => l.text)), ['a', 'b', 'c', 'd']);
+});
+
+test('room(): a waiting emitter is released when the streamer is abandoned', async () => {
+  const s = manualSender();
+  const st = new LogStreamer('job', 'att', s.send, { highWaterLines: 1 });
+  st.push('stdout', 'a');
+  const wait = st.room();
+  assert.ok(wait);
+  st.abandon();
+  await wait; // resolves (the test would time out otherwise)
+  assert.is(st.room(), null);
+});
+
+test('a chunk resent after no acknowledgement keeps its seq, and lines pushed meanwhile follow it with no gap', async () => {
+  const s = manualSender();
+  const st = new LogStreamer('job', 'att', s.send, { retryMs: 1 });
+  st.push('stdout', 'a');
+  await nextTurn();
+  st.push('stdout', 'b');
+  s.answer('retry'); // e.g. the connection dropped
+  await until(() => s.sent.length === 2);
+  assert.equal(s.sent.map((c) => c.seq), [0, 0], 'chunk 0 sent again, b not before it');
+  s.answer('ok');
+  await nextTurn();
+  s.answer('ok');
+  await st.close();
+  assert.equal(s.sent.map((c) => [c.seq, c.lines.map((l) => l.text)]), [[0, ['a']], [0, ['a']], [1, ['b']]]);
+});
+
 test.run();
