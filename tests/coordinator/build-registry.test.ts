@@ -341,6 +341,27 @@ function registrySuite(name: string, database: () => Promise<string | { skip: st
     for (const j of queued.jobs) await fetch(`${base}/api/v1/jobs/${j.job_id}/cancel`, { method: 'POST' });
   });
 
+  t('submit follows the registry as builds come and change (the submit rule never answers from an old build)', async (ctx, base) => {
+    const job = { org_id: 'org', test_path: 'tests/a.spec.js', target: 'emulator', app_version_id: 'late-1' };
+    const ids: string[] = [];
+    const accepted = async (body: object) => {
+      const r = await postJson(`${base}/api/v1/jobs`, body);
+      assert.is(r.status, 201, JSON.stringify(r.body));
+      ids.push(r.body.job_id as string);
+    };
+    for (let i = 0; i < 2; i++) assert.is((await postJson(`${base}/api/v1/jobs`, { ...job, build: 'registry' })).body.error.code, 'build_not_found');
+    await accepted({ ...job, platform: 'ios' }); // auto, nothing registered: any platform
+    assert.is((await upload(base, { app_version_id: 'late-1', platform: 'android' }, { name: 'late.apk', data: bytes(10) })).status, 201);
+    await accepted({ ...job, build: 'registry' });
+    assert.is((await postJson(`${base}/api/v1/jobs`, { ...job, platform: 'ios' })).status, 400, 'the new android build is the rule now');
+    assert.is((await upload(base, { app_version_id: 'late-1', platform: 'ios' }, { name: 'Late.ipa', data: bytes(11) })).status, 201);
+    await accepted({ ...job, platform: 'ios', build: 'registry' });
+    const wrong = await postJson(`${base}/api/v1/jobs`, { ...job, platform: 'android', build: 'registry' });
+    assert.is(wrong.status, 400);
+    assert.match(wrong.body.error.fields?.platform ?? '', /must be ios/);
+    for (const id of ids) await fetch(`${base}/api/v1/jobs/${id}/cancel`, { method: 'POST' });
+  });
+
   t('an assignment carries the registered build (hash, size, name, link); null when the agent provides it', async (ctx, base) => {
     const v = bytes(7, 4096);
     const up = await upload(base, { app_version_id: 'wire-1', platform: 'android' }, { name: 'wire.apk', data: v });
