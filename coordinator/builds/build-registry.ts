@@ -56,19 +56,8 @@ function fetchReason(err: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** Most app versions whose build (or lack of one) is kept in memory. */
-const CACHE_ENTRIES = 10_000;
-
 export class BuildRegistry {
   readonly #lock = new KeyedLock();
-  /**
-   * The stored build (or null: none) per app version, as last read or written by this registry,
-   * least recently used first. Every write of `app_builds` goes through `#commit` of this one
-   * coordinator, which updates it, so a submit or a dispatch does not read the database for a
-   * version it has seen. `#writes` counts the commits: a read that overlapped one is not kept.
-   */
-  readonly #cache = new Map<string, AppBuildRow | null>();
-  #writes = 0;
   readonly #now: () => number;
   readonly #log: Logger;
 
@@ -87,32 +76,12 @@ export class BuildRegistry {
 
   /** The version's build, or null. */
   find(appVersionId: string): Promise<AppBuildRow | null> {
-    return this.#lookup(appVersionId);
-  }
-
-  /** The version's build (from the cache, else the store). */
-  async #lookup(appVersionId: string): Promise<AppBuildRow | null> {
-    const cached = this.#cache.get(appVersionId);
-    if (cached !== undefined) {
-      this.#cache.delete(appVersionId); // most recently used goes last
-      this.#cache.set(appVersionId, cached);
-      return cached;
-    }
-    const writes = this.#writes;
-    const row = await this.store.get(appVersionId);
-    if (writes === this.#writes) this.#remember(appVersionId, row);
-    return row;
-  }
-
-  #remember(appVersionId: string, row: AppBuildRow | null): void {
-    this.#cache.delete(appVersionId);
-    this.#cache.set(appVersionId, row);
-    if (this.#cache.size > CACHE_ENTRIES) this.#cache.delete(this.#cache.keys().next().value!);
+    return this.store.get(appVersionId);
   }
 
   /** The version's build. Errors: build_not_found. */
   async get(appVersionId: string): Promise<AppBuildRow> {
-    const row = await this.#lookup(appVersionId);
+    const row = await this.store.get(appVersionId);
     if (!row) throw new QgError('build_not_found', `no build is registered for app_version_id ${appVersionId} (upload one with qgjob app upload)`);
     return row;
   }
@@ -189,7 +158,7 @@ export class BuildRegistry {
    */
   async checkSubmit(spec: { app_version_id: string; platform: Platform; build: BuildMode }): Promise<void> {
     if (spec.build === 'agent') return;
-    const row = await this.#lookup(spec.app_version_id);
+    const row = await this.store.get(spec.app_version_id);
     if (!row) {
       if (spec.build === 'registry') {
         throw new QgError(
@@ -211,7 +180,7 @@ export class BuildRegistry {
   /** The build an assignment of this job carries: the version's registered build, or null when the agent provides it. */
   async forDispatch(job: { appVersionId: string; buildMode?: string | null }): Promise<AssignedBuild | null> {
     if (job.buildMode === 'agent') return null;
-    const row = await this.#lookup(job.appVersionId);
+    const row = await this.store.get(job.appVersionId);
     if (!row) return null;
     return {
       sha256: row.sha256,
@@ -234,15 +203,7 @@ export class BuildRegistry {
         prev.fileName === row.fileName;
       await placeBytes();
       if (same) return { row: prev, outcome: 'unchanged', previousSha256: null };
-      try {
-        await this.store.put(row);
-        this.#remember(row.appVersionId, row);
-      } catch (err) {
-        this.#cache.delete(row.appVersionId); // not known whether the write went in
-        throw err;
-      } finally {
-        this.#writes++;
-      }
+      await this.store.put(row);
       if (prev && prev.sha256 !== row.sha256) await this.#dropIfUnused(prev.sha256);
       this.#log.info(
         { app_version_id: row.appVersionId, sha256: row.sha256 },
