@@ -3,7 +3,6 @@
  * error answer is `{error:{code, message, fields?}}` with a status chosen in one place (`statusOf`).
  */
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { z } from 'zod';
 import {
   type ErrorCode,
@@ -18,6 +17,7 @@ import type { JobService } from '../jobs/job-service.js';
 import type { Fleet } from '../agents/fleet.js';
 import type { Logger } from '../log.js';
 import { validate } from './validate.js';
+import { jsonBodyLimit } from './body-limit.js';
 import { videoRoutes } from './videos.js';
 import { isStoreUnavailable, type JobStore } from '../store/index.js';
 import { buildRoutes } from './builds.js';
@@ -124,10 +124,7 @@ export function createApp(deps: HttpDeps): Hono {
   const api = new Hono();
   api.post(
     '/jobs',
-    bodyLimit({
-      maxSize: 64 * 1024,
-      onError: (c) => c.json(new QgError('payload_too_large', 'the request body is over 64 KiB').toBody(), 413),
-    }),
+    jsonBodyLimit(64 * 1024),
     async (c) => {
       let body: unknown;
       try {

@@ -13,7 +13,7 @@
  * Errors go through the app's one `onError`.
  */
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { jsonBodyLimit } from './body-limit.js';
 import { z } from 'zod';
 import { QgError, RUN_MAX_TESTS, RUN_STATES, RerunSpec, RunSpec, type SubmitRunReply } from '../../shared/index.js';
 import type { RunService, SubmittedRun } from '../jobs/run-service.js';
@@ -51,11 +51,7 @@ async function jsonBody(c: Context, optional = false): Promise<unknown> {
   }
 }
 
-const limit = (maxSize: number) =>
-  bodyLimit({
-    maxSize,
-    onError: (c) => c.json(new QgError('payload_too_large', `the request body is over ${Math.round(maxSize / 1024)} KiB`).toBody(), 413),
-  });
+const limit = jsonBodyLimit;
 
 function reply(r: SubmittedRun): SubmitRunReply {
   return { run_id: r.run.id, created: r.created, jobs: r.jobs.map((j) => ({ job_id: j.id, test_path: j.testPath })) };

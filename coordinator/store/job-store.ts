@@ -20,7 +20,8 @@ import type { DatabaseConfig } from './database-url.js';
 import { GroupCommitter, type GroupCommitOptions, type GroupCommitStats } from './group-commit.js';
 import { MysqlWriter, type Mysql2Driver } from './mysql-writer.js';
 import { SqliteWriter, type ConnectionPool, type LibsqlDatabase } from './sqlite-writer.js';
-import { opBytes, opJobId, tablesOf, type Guard, type LogResult, type WriteOp, type WriteResult } from './write-ops.js';
+import { SqliteThreadWriter } from './sqlite-thread-writer.js';
+import { Table, opBytes, opJobId, tablesSpec, type Guard, type LogResult, type Tables, type WriteOp, type WriteResult } from './write-ops.js';
 import {
   ENTITIES,
   JobEntity,
@@ -43,7 +44,27 @@ export interface JobStoreOptions extends GroupCommitOptions {
   groupCommit?: boolean;
   /** SQLite only, for benchmarks: `normal` trades the last commits on a power loss for speed. Default `full`. */
   sqliteSynchronous?: 'full' | 'normal';
+  /**
+   * SQLite file databases only: group commit writes on a worker thread with its own connection, so
+   * a commit's fsync does not stop the event loop (default true unless QGJOB_SQLITE_WRITER_THREAD
+   * is `off`/`0`/`false`). Off: on MikroORM's connection, on the event loop.
+   */
+  sqliteWriterThread?: boolean;
 }
+
+/** The writers' tables, named as the MikroORM metadata names them. */
+function tablesOf(orm: MikroORM): Tables {
+  return {
+    jobs: Table.of(orm, JobEntity),
+    events: Table.of(orm, JobEventEntity),
+    logs: Table.of(orm, LogChunkEntity),
+    testCases: Table.of(orm, TestCaseEntity),
+    videos: Table.of(orm, VideoResultEntity),
+  };
+}
+
+/** How long a SQLite connection waits for the write lock the other one holds (ms). */
+const SQLITE_BUSY_TIMEOUT_MS = 10_000;
 
 export interface JobFilter {
   orgId?: string;
@@ -62,15 +83,17 @@ interface KnexInternals {
 export class JobStore {
   readonly #committer: GroupCommitter<WriteOp, WriteResult> | null;
   readonly #mysqlWriter: MysqlWriter | null;
+  readonly #threadWriter: SqliteThreadWriter | null;
   #closed = false;
 
   private constructor(
     private readonly orm: MikroORM,
     readonly kind: DatabaseConfig['kind'],
-    writers: { committer: GroupCommitter<WriteOp, WriteResult>; mysql: MysqlWriter | null } | null,
+    writers: { committer: GroupCommitter<WriteOp, WriteResult>; mysql: MysqlWriter | null; thread: SqliteThreadWriter | null } | null,
   ) {
     this.#committer = writers?.committer ?? null;
     this.#mysqlWriter = writers?.mysql ?? null;
+    this.#threadWriter = writers?.thread ?? null;
   }
 
   /** Connects, creates the database if missing, and creates or upgrades the schema (never drops). */
@@ -96,6 +119,8 @@ export class JobStore {
           afterCreate(conn: LibsqlDatabase, done: (err: Error | null, conn: LibsqlDatabase) => void) {
             try {
               conn.exec(`pragma synchronous = ${synchronous}`);
+              // The writer thread has a connection of its own: wait for its write lock, do not fail.
+              conn.exec(`pragma busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
               done(null, conn);
             } catch (err) {
               done(err as Error, conn);
@@ -127,10 +152,21 @@ export class JobStore {
     const tables = tablesOf(orm);
     const knex = (orm.em.getConnection() as unknown as { getKnex(): KnexInternals }).getKnex();
     const mysql = db.kind === 'mysql' ? new MysqlWriter(knex.client.driver as Mysql2Driver, db, tables) : null;
-    const writer = mysql ?? new SqliteWriter(knex.client as ConnectionPool<LibsqlDatabase>, tables);
-    // libsql commits synchronously, on the event loop: a smaller batch bounds that pause.
+    const useThread =
+      db.kind === 'sqlite' && db.file !== ':memory:' && (opts.sqliteWriterThread ?? !/^(off|0|false|no)$/i.test(process.env.QGJOB_SQLITE_WRITER_THREAD ?? ''));
+    let thread: SqliteThreadWriter | null = null;
+    if (useThread && db.kind === 'sqlite') {
+      try {
+        thread = await SqliteThreadWriter.start({ file: db.file, synchronous: opts.sqliteSynchronous === 'normal' ? 'normal' : 'full', busyTimeoutMs: SQLITE_BUSY_TIMEOUT_MS, tables: tablesSpec(tables) });
+      } catch (err) {
+        await orm.close(true);
+        throw err;
+      }
+    }
+    const writer = mysql ?? thread ?? new SqliteWriter(knex.client as ConnectionPool<LibsqlDatabase>, tables);
+    // libsql commits synchronously: on the event loop (no thread) a smaller batch bounds that pause.
     const batching = { maxBatchOps: opts.maxBatchOps ?? (db.kind === 'sqlite' ? 256 : 1000), ...(opts.maxBatchBytes !== undefined ? { maxBatchBytes: opts.maxBatchBytes } : {}) };
-    return new JobStore(orm, db.kind, { committer: new GroupCommitter(writer, opJobId, opBytes, batching), mysql });
+    return new JobStore(orm, db.kind, { committer: new GroupCommitter(writer, opJobId, opBytes, batching), mysql, thread });
   }
 
   /** Finishes the queued writes, then closes the connections. Closing twice is harmless. */
@@ -139,6 +175,7 @@ export class JobStore {
     this.#closed = true;
     await this.#committer?.close();
     await this.#mysqlWriter?.close();
+    await this.#threadWriter?.close();
     await this.orm.close(true);
   }
 

@@ -5,18 +5,8 @@
  */
 import type { EntitySchema, MikroORM } from '@mikro-orm/core';
 import type { JobState } from '../../shared/index.js';
-import {
-  JobEntity,
-  JobEventEntity,
-  LogChunkEntity,
-  TestCaseEntity,
-  VideoResultEntity,
-  type JobEventRow,
-  type JobRow,
-  type LogChunkRow,
-  type TestCaseRow,
-  type VideoResultRow,
-} from './entities.js';
+// Types only: the SQLite writer thread loads this module and must not load MikroORM with it.
+import type { JobEventRow, JobRow, LogChunkRow, TestCaseRow, VideoResultRow } from './entities.js';
 
 /** The guard of a transition: the job must be in one of `from` and (if given) on this attempt. */
 export interface Guard {
@@ -76,6 +66,15 @@ export class Table<Row extends object> {
     return new Table<Row>(quote(meta.tableName), columns);
   }
 
+  /** The name and columns as plain data (for a writer on another thread). */
+  spec(): TableSpec {
+    return { name: this.name, columns: [...this.columns] };
+  }
+
+  static fromSpec<Row extends object>(spec: TableSpec): Table<Row> {
+    return new Table<Row>(spec.name, new Map(spec.columns));
+  }
+
   /** The quoted column of a property. */
   col(prop: keyof Row & string): string {
     const c = this.columns.get(prop);
@@ -90,6 +89,12 @@ export class Table<Row extends object> {
   }
 }
 
+/** A table as plain data: its quoted name and [property, quoted column] pairs. */
+export interface TableSpec {
+  name: string;
+  columns: [string, string][];
+}
+
 /** Every table the writers touch. */
 export interface Tables {
   jobs: Table<JobRow>;
@@ -99,14 +104,14 @@ export interface Tables {
   videos: Table<VideoResultRow>;
 }
 
-export function tablesOf(orm: MikroORM): Tables {
-  return {
-    jobs: Table.of(orm, JobEntity),
-    events: Table.of(orm, JobEventEntity),
-    logs: Table.of(orm, LogChunkEntity),
-    testCases: Table.of(orm, TestCaseEntity),
-    videos: Table.of(orm, VideoResultEntity),
-  };
+
+/** The tables as plain data (structured-cloneable), and back. */
+export function tablesSpec(t: Tables): Record<keyof Tables, TableSpec> {
+  return { jobs: t.jobs.spec(), events: t.events.spec(), logs: t.logs.spec(), testCases: t.testCases.spec(), videos: t.videos.spec() };
+}
+
+export function tablesFromSpec(s: Record<keyof Tables, TableSpec>): Tables {
+  return { jobs: Table.fromSpec(s.jobs), events: Table.fromSpec(s.events), logs: Table.fromSpec(s.logs), testCases: Table.fromSpec(s.testCases), videos: Table.fromSpec(s.videos) };
 }
 
 /** Column order of the rows the writers insert (the autoincrement `id` is the database's). */

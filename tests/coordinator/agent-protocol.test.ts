@@ -3,6 +3,7 @@
  * Socket.IO clients that speak the `/agents` protocol message by message. These tests drive the
  * protocol itself (acks, attempts, leases, replay); running real specs is the e2e tests' job.
  */
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { io, type Socket } from 'socket.io-client';
 import { test } from 'uvu';
@@ -275,6 +276,33 @@ test('HTTP: validation errors name the fields; unknown ids and routes are 404 wi
   assert.is(badList.status, 400);
   const big = await fetch(`${coordinator.url}/api/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ org_id: 'x'.repeat(70_000) }) });
   assert.is(big.status, 413);
+  assert.is(((await big.json()) as { error: { code: string } }).error.code, 'payload_too_large');
+});
+
+/** POSTs `body` in chunks without a Content-Length (Transfer-Encoding: chunked). */
+function postChunked(url: string, body: string): Promise<{ status: number; body: { job_id?: string; error?: { code: string } } }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as { job_id?: string } }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    for (let i = 0; i < body.length; i += 1000) req.write(body.slice(i, i + 1000));
+    req.end();
+  });
+}
+
+test('HTTP: a chunked submit (no Content-Length) is read and limited while it streams', async () => {
+  const ok = await postChunked(`${coordinator.url}/api/v1/jobs`, JSON.stringify({ org_id: 'chunked', app_version_id: 'v1', test_path: 'tests/a.spec.js', target: 'emulator' }));
+  assert.is(ok.status, 201, JSON.stringify(ok.body));
+  assert.match(ok.body.job_id ?? '', /^job_/);
+  assert.is(((await (await fetch(`${coordinator.url}/api/v1/jobs/${ok.body.job_id}`)).json()) as JobView).org_id, 'chunked');
+  const big = await postChunked(`${coordinator.url}/api/v1/jobs`, JSON.stringify({ org_id: 'x'.repeat(70_000) }));
+  assert.is(big.status, 413);
+  assert.is(big.body.error?.code, 'payload_too_large');
+  await fetch(`${coordinator.url}/api/v1/jobs/${ok.body.job_id}/cancel`, { method: 'POST' });
 });
 
 test('HTTP: list filters and pages; cancel a queued job; cancelling twice is a 409', async () => {

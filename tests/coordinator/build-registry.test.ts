@@ -341,6 +341,27 @@ function registrySuite(name: string, database: () => Promise<string | { skip: st
     for (const j of queued.jobs) await fetch(`${base}/api/v1/jobs/${j.job_id}/cancel`, { method: 'POST' });
   });
 
+  t('submit follows the registry as builds come and change (the submit rule never answers from an old build)', async (ctx, base) => {
+    const job = { org_id: 'org', test_path: 'tests/a.spec.js', target: 'emulator', app_version_id: 'late-1' };
+    const ids: string[] = [];
+    const accepted = async (body: object) => {
+      const r = await postJson(`${base}/api/v1/jobs`, body);
+      assert.is(r.status, 201, JSON.stringify(r.body));
+      ids.push(r.body.job_id as string);
+    };
+    for (let i = 0; i < 2; i++) assert.is((await postJson(`${base}/api/v1/jobs`, { ...job, build: 'registry' })).body.error.code, 'build_not_found');
+    await accepted({ ...job, platform: 'ios' }); // auto, nothing registered: any platform
+    assert.is((await upload(base, { app_version_id: 'late-1', platform: 'android' }, { name: 'late.apk', data: bytes(10) })).status, 201);
+    await accepted({ ...job, build: 'registry' });
+    assert.is((await postJson(`${base}/api/v1/jobs`, { ...job, platform: 'ios' })).status, 400, 'the new android build is the rule now');
+    assert.is((await upload(base, { app_version_id: 'late-1', platform: 'ios' }, { name: 'Late.ipa', data: bytes(11) })).status, 201);
+    await accepted({ ...job, platform: 'ios', build: 'registry' });
+    const wrong = await postJson(`${base}/api/v1/jobs`, { ...job, platform: 'android', build: 'registry' });
+    assert.is(wrong.status, 400);
+    assert.match(wrong.body.error.fields?.platform ?? '', /must be ios/);
+    for (const id of ids) await fetch(`${base}/api/v1/jobs/${id}/cancel`, { method: 'POST' });
+  });
+
   t('an assignment carries the registered build (hash, size, name, link); null when the agent provides it', async (ctx, base) => {
     const v = bytes(7, 4096);
     const up = await upload(base, { app_version_id: 'wire-1', platform: 'android' }, { name: 'wire.apk', data: v });
@@ -365,6 +386,12 @@ function registrySuite(name: string, database: () => Promise<string | { skip: st
     const a4 = await agent.next();
     assert.is(a4.build!.sha256, sha(rebuilt), 'a rebuilt binary reaches the next assignment under the same version');
     assert.is(a4.app_version_id, a1.app_version_id);
+
+    // A version that had no build when a job of it was dispatched gets the one uploaded afterwards.
+    const late = bytes(10, 4096);
+    await upload(base, { app_version_id: 'wire-unregistered', platform: 'android' }, { name: 'late.apk', data: late });
+    await postJson(`${base}/api/v1/jobs`, { ...job, app_version_id: 'wire-unregistered' });
+    assert.is((await agent.next()).build?.sha256, sha(late), 'a build uploaded after a job without one reaches the next assignment');
   });
 
   t('builds survive a coordinator restart (rows in the database, bytes in the data folder)', async (ctx, base) => {
