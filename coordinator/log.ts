@@ -1,5 +1,6 @@
 /**
- * The coordinator's one structured logger (pino). JSON lines on stderr for machines; readable text
+ * The coordinator's one structured logger (pino). JSON lines on stderr for machines (written
+ * asynchronously, batched while a write is in flight); readable text
  * (pino-pretty, written synchronously, no worker thread) when stderr is a terminal or
  * `QGJOB_LOG_FORMAT=pretty`. Level from `QGJOB_LOG_LEVEL` (default `info`). Components log with
  * the ids they know as fields (`job_id`, `attempt_id`, `agent_id`, `slot_id`), usually through a
@@ -48,7 +49,10 @@ function formatFrom(env: NodeJS.ProcessEnv, isTTY: boolean): 'json' | 'pretty' {
 export function createLogger(name: string, env: NodeJS.ProcessEnv = process.env): Logger {
   const level = levelFrom(env);
   const opts: pino.LoggerOptions = { name, level, timestamp: pino.stdTimeFunctions.isoTime };
-  if (formatFrom(env, process.stderr.isTTY === true) === 'json') return pino(opts, pino.destination({ fd: 2, sync: true }));
+  // Asynchronous: a line is handed to the kernel at once unless a write is in flight, and the lines
+  // that queue up meanwhile go in the next write (one syscall per batch, not one per line, off the
+  // event loop). pino flushes what is left synchronously when the process exits.
+  if (formatFrom(env, process.stderr.isTTY === true) === 'json') return pino(opts, pino.destination({ fd: 2, sync: false }));
   const colorize = process.stderr.isTTY === true && !env.NO_COLOR;
   return pino(opts, pretty({ sync: true, destination: 2, colorize, singleLine: true, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' }));
 }

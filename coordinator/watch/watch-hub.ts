@@ -49,8 +49,16 @@ export class WatchHub implements JobEventSink {
   readonly #held = new Set<Corkable>();
   #release: NodeJS.Immediate | null = null;
 
+  // Socket.IO encodes a broadcast before it looks at the room: most jobs have no watcher, so ask
+  // first. The job service publishes under the job's lock and a subscriber joins under it too, so
+  // a watcher that is not in the room yet gets the event from its replay instead.
+  #watched(r: string): boolean {
+    return (this.nsp.adapter.rooms.get(r)?.size ?? 0) > 0;
+  }
+
   publish(event: JobEvent): void {
     const r = room(event.job_id);
+    if (!this.#watched(r)) return;
     if (event.type === 'log') this.#holdWrites(r);
     this.nsp.to(r).emit('event', event);
   }
@@ -79,8 +87,10 @@ export class WatchHub implements JobEventSink {
   }
 
   end(jobId: string, job: JobView): void {
-    this.nsp.to(room(jobId)).emit('end', { job_id: jobId, job });
-    this.nsp.in(room(jobId)).socketsLeave(room(jobId));
+    const r = room(jobId);
+    if (!this.#watched(r)) return;
+    this.nsp.to(r).emit('end', { job_id: jobId, job });
+    this.nsp.in(r).socketsLeave(r);
   }
 
   attach(service: JobService, store: JobStore, log: Logger): void {
