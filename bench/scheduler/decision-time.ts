@@ -13,7 +13,7 @@
  * dispatcher's refresh of the index from a fleet of 1,000 agents × 5 slots before a round
  * (`Fleet.syncIndex`, one slot changed) is timed.
  */
-import { Fleet, type AgentSocket, type RunningJob, type SlotEntry } from '../../coordinator/agents/fleet.js';
+import { AgentEntry, Fleet, SlotEntry, type AgentSocket, type RunningJob } from '../../coordinator/agents/fleet.js';
 import { JobQueues, SlotIndex, scheduleRound, type QueuedJob, type SchedulerPolicy, type SlotState } from '../../coordinator/scheduler/index.js';
 import type { Platform, Target } from '../../shared/index.js';
 import { Rng } from './rng.js';
@@ -240,18 +240,16 @@ function refreshTime(slots: readonly SlotState[], rounds: number, rng: Rng): { p
   const fleet = new Fleet();
   const jobs = new Map<string, RunningJob>();
   const entries: SlotEntry[] = [];
+  const agents = new Map<string, Map<string, SlotEntry>>();
   for (let i = 0; i < slots.length; i++) {
     const st = slots[i]!;
     const agentId = `agent-${String(Math.floor(i / 5)).padStart(4, '0')}`;
-    let agent = fleet.agents.get(agentId);
-    if (!agent) {
-      agent = { agentId, name: agentId, version: 'bench', socket: {} as AgentSocket, connectedAtMs: 0, lastSeenMs: 0, slots: new Map(), lastRunning: new Set(), draining: false };
-      fleet.agents.set(agentId, agent);
-    }
+    let agentSlots = agents.get(agentId);
+    if (!agentSlots) agents.set(agentId, (agentSlots = new Map()));
     const slotId = `s${i % 5}`;
     const jobId = st.free ? null : `job-${i}`;
     if (jobId) jobs.set(jobId, { orgId: st.runningOrgId ?? 'org-00', appVersionId: st.runningAppVersionId ?? 'v0000', busyUntilMs: st.busyUntilMs ?? 0 });
-    const entry: SlotEntry = {
+    const entry = new SlotEntry({
       key: `${agentId}/${slotId}`,
       agentId,
       info: {
@@ -268,10 +266,12 @@ function refreshTime(slots: readonly SlotState[], rounds: number, rng: Rng): { p
       },
       attemptId: jobId ? `att-${jobId}` : null,
       jobId,
-      installs: 0,
-    };
-    agent.slots.set(slotId, entry);
+    });
+    agentSlots.set(slotId, entry);
     entries.push(entry);
+  }
+  for (const [agentId, agentSlots] of agents) {
+    fleet.agents.set(agentId, new AgentEntry({ agentId, name: agentId, version: 'bench', socket: {} as AgentSocket, connectedAtMs: 0, lastSeenMs: 0, slots: agentSlots }));
   }
   const jobOf = (jobId: string) => jobs.get(jobId);
   const describe = (_: SlotEntry, job: RunningJob) => job;

@@ -22,7 +22,7 @@ import type { JobService } from '../jobs/job-service.js';
 import type { Logger } from '../log.js';
 import { isStoreUnavailable } from '../store/index.js';
 import type { Dispatcher } from './dispatcher.js';
-import { type AgentEntry, type AgentSocket, type Fleet, type SlotEntry, slotKeyOf } from './fleet.js';
+import { AgentEntry, type AgentSocket, type Fleet, SlotEntry, slotKeyOf } from './fleet.js';
 
 export interface AgentHubDeps {
   service: JobService;
@@ -96,14 +96,17 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
           const before = previous?.slots.get(info.slot_id);
           // A slot keeps what the coordinator had on it (e.g. a dispatch in flight); what the agent
           // reports below wins, and renew() frees what neither side holds any more.
-          slots.set(info.slot_id, {
-            key: slotKeyOf(p.agent_id, info.slot_id),
-            agentId: p.agent_id,
-            info,
-            attemptId: before?.attemptId ?? null,
-            jobId: before?.jobId ?? null,
-            installs: before?.installs ?? 0,
-          });
+          slots.set(
+            info.slot_id,
+            new SlotEntry({
+              key: slotKeyOf(p.agent_id, info.slot_id),
+              agentId: p.agent_id,
+              info,
+              attemptId: before?.attemptId ?? null,
+              jobId: before?.jobId ?? null,
+              installs: before?.installs ?? 0,
+            }),
+          );
         }
         for (const r of p.running) {
           const slot = slots.get(r.slot_id);
@@ -113,7 +116,7 @@ export function attachAgentHub(nsp: Namespace<AgentToCoordinator, CoordinatorToA
           }
         }
         alog = log.child({ agent_id: p.agent_id });
-        agent = { agentId: p.agent_id, name: p.name, version: p.version, socket, connectedAtMs: t, lastSeenMs: t, slots, lastRunning: new Set(), draining: false };
+        agent = new AgentEntry({ agentId: p.agent_id, name: p.name, version: p.version, socket, connectedAtMs: t, lastSeenMs: t, slots });
         fleet.agents.set(p.agent_id, agent);
         // Keep what the agent still runs and the coordinator still considers current; stop the rest.
         const cancel = dispatcher.renew(p.agent_id, p.running);

@@ -14,6 +14,7 @@ import { channel } from 'node:diagnostics_channel';
 import type { AssignedBuild, Assignment, ErrorReason, Platform, RunningAttempt, Target } from '../../shared/index.js';
 import { type Decision, type SchedulerInput, type SchedulerPolicy, type SlotIndex, explainWaiting, scheduleRound } from '../scheduler/index.js';
 import { type JobService, queuedSinceMs } from '../jobs/job-service.js';
+import type { JobRow } from '../store/index.js';
 import type { JobObserver } from '../jobs/job-observer.js';
 import type { Logger } from '../log.js';
 import type { Fleet, RunningJob, SlotEntry } from './fleet.js';
@@ -63,33 +64,48 @@ export class Dispatcher {
     private readonly log: Logger,
   ) {
     service.onQueued = () => this.schedule();
+    service.onChanged = (jobId) => fleet.jobChanged(jobId);
     service.waitingReason = (jobId) => {
       const job = service.queues.get(jobId);
       return job ? explainWaiting(job, this.#input()).message : null;
     };
   }
 
-  /** What the scheduler sees: the queues, every slot (with what a busy one runs and until when), the time, the policy. */
+  /** The policy rounds get: the options' policy with the fleet's cloud caps (rebuilt only when those change). */
+  #policy: Partial<SchedulerPolicy> = {};
+  #policyCaps: Readonly<Record<string, number>> | null = null;
+  /** What a held slot runs, filled by `#describe` (one object, reused: the fleet copies it). */
+  readonly #running: RunningJob = { orgId: '', appVersionId: '', busyUntilMs: 0 };
+  #nowMs = 0;
+  readonly #jobOf = (jobId: string): JobRow | undefined => this.service.active(jobId);
+  readonly #describe = (entry: SlotEntry, job: JobRow): RunningJob => {
+    // Expected end: the job's start (or assignment, plus an install if it needs one) plus a typical run.
+    const policy = this.#policy;
+    const installing = job.startedAtMs === null && entry.info.installed_app_version_id !== job.appVersionId;
+    const from = job.startedAtMs ?? job.assignedAtMs;
+    const running = this.#running;
+    running.orgId = job.orgId;
+    running.appVersionId = job.appVersionId;
+    running.busyUntilMs = Number(from ?? this.#nowMs) + (installing ? (policy.installCostMs ?? 60_000) : 0) + (policy.defaultJobDurationMs ?? 60_000);
+    running.volatile = from === null || from === undefined;
+    return running;
+  };
+
+  /**
+   * What the scheduler sees: the queues, every slot (with what a busy one runs and until when), the
+   * time, the policy. Costs O(slots changed since the last round): the fleet re-derives only those.
+   */
   #input(): SchedulerInput & { slots: SlotIndex } {
-    const nowMs = this.now();
-    const policy: Partial<SchedulerPolicy> = { ...this.opts.policy, cloudCaps: { ...this.fleet.cloudCaps(), ...this.opts.policy?.cloudCaps } };
-    const durationMs = policy.defaultJobDurationMs ?? 60_000;
-    const installMs = policy.installCostMs ?? 60_000;
-    const running: RunningJob = { orgId: '', appVersionId: '', busyUntilMs: 0 };
-    const slots = this.fleet.syncIndex(
-      (jobId) => this.service.active(jobId),
-      (entry, job) => {
-        // Expected end: the job's start (or assignment, plus an install if it needs one) plus a typical run.
-        const installing = job.startedAtMs === null && entry.info.installed_app_version_id !== job.appVersionId;
-        const from = job.startedAtMs ?? job.assignedAtMs;
-        running.orgId = job.orgId;
-        running.appVersionId = job.appVersionId;
-        running.busyUntilMs = Number(from ?? nowMs) + (installing ? installMs : 0) + durationMs;
-        running.volatile = from === null || from === undefined;
-        return running;
-      },
-    );
-    return { queues: this.service.queues, slots, nowMs, policy };
+    const nowMs = (this.#nowMs = this.now());
+    // The options' policy (install cost, job duration) does not change: only the caps can.
+    if (this.#policyCaps === null) this.#policy = { ...this.opts.policy };
+    const slots = this.fleet.syncIndex(this.#jobOf, this.#describe);
+    const caps = this.fleet.cloudCaps();
+    if (caps !== this.#policyCaps) {
+      this.#policy = { ...this.opts.policy, cloudCaps: { ...caps, ...this.opts.policy?.cloudCaps } };
+      this.#policyCaps = caps;
+    }
+    return { queues: this.service.queues, slots, nowMs, policy: this.#policy };
   }
 
   /** Asks for a scheduling round soon; many calls in one tick make one round. */

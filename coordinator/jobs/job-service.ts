@@ -49,6 +49,8 @@ export class JobService {
   readonly #lock = new KeyedLock();
   /** Called whenever a job enters a queue, so the dispatcher looks for a slot. */
   onQueued: () => void = () => {};
+  /** Called whenever an unfinished job's row is replaced or the job ends (the dispatcher re-reads what the slots holding it run). */
+  onChanged: (jobId: string) => void = () => {};
   /** Explains why a queued job waits (set by the dispatcher, which knows the slots). */
   waitingReason: (jobId: string) => string | null = () => null;
   /** Told about submits, starts, installs, ends and log lines once stored (the metrics). */
@@ -256,6 +258,7 @@ export class JobService {
       if (r === 'stored') {
         this.observer.logLines(p.lines.length);
         this.#active.set(row.id, { ...row, lastEventId: chunk.eventId, updatedAtMs: now });
+        this.onChanged(row.id);
         // The lines as they came (not parsed back from the stored text): one JSON pass less per chunk.
         this.sink.publish({ job_id: row.id, event_id: chunk.eventId, at: new Date(now).toISOString(), type: 'log', attempt: chunk.attempt, lines: p.lines });
       }
@@ -433,6 +436,7 @@ export class JobService {
       this.#active.delete(row.id);
       this.observer.finished(to);
     } else this.#active.set(row.id, next);
+    this.onChanged(row.id);
     for (const e of before) this.sink.publish(toJobEvent({ kind: 'event', row: e }));
     this.sink.publish(toJobEvent({ kind: 'event', row: event }));
     if (to === 'queued') this.#enqueue(next);

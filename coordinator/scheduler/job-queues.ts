@@ -216,10 +216,16 @@ export interface ClassLanes {
 
 const owners = new WeakMap<object, JobQueues>();
 
+/** The lane of `orgId` among a version's lanes of a class (usually one: one org builds a version), found without building a key. */
+function laneIn(lanes: readonly Lane[] | undefined, orgId: string): Lane | undefined {
+  if (lanes === undefined) return undefined;
+  for (const l of lanes) if (l.orgId === orgId) return l;
+  return undefined;
+}
+
 export class JobQueues {
   readonly #byVersion = new Map<string, QueuedJob[]>();
   readonly #byId = new Map<string, QueuedJob>();
-  readonly #lanes = new Map<string, Lane>();
   readonly #classes = new Map<string, { lanes: Set<Lane>; byVersion: Map<string, Lane[]>; revision: number }>();
 
   constructor() {
@@ -274,12 +280,10 @@ export class JobQueues {
     insertSorted(q, job);
 
     const classKey = classKeyOf(job);
-    const laneKey = `${classKey}\u0000${job.appVersionId}\u0000${job.orgId}`;
-    let lane = this.#lanes.get(laneKey);
+    let cls = this.#classes.get(classKey);
+    let lane = cls && laneIn(cls.byVersion.get(job.appVersionId), job.orgId);
     if (!lane) {
-      lane = new Lane(laneKey, classKey, job.appVersionId, job.orgId);
-      this.#lanes.set(laneKey, lane);
-      let cls = this.#classes.get(classKey);
+      lane = new Lane(`${classKey}\u0000${job.appVersionId}\u0000${job.orgId}`, classKey, job.appVersionId, job.orgId);
       if (!cls) this.#classes.set(classKey, (cls = { lanes: new Set(), byVersion: new Map(), revision: 0 }));
       cls.revision++;
       cls.lanes.add(lane);
@@ -300,12 +304,10 @@ export class JobQueues {
     if (q.length === 0) this.#byVersion.delete(job.appVersionId);
 
     const classKey = classKeyOf(job);
-    const laneKey = `${classKey}\u0000${job.appVersionId}\u0000${job.orgId}`;
-    const lane = this.#lanes.get(laneKey)!;
+    const cls = this.#classes.get(classKey)!;
+    const lane = laneIn(cls.byVersion.get(job.appVersionId), job.orgId)!;
     lane.remove(job);
     if (lane.size === 0) {
-      this.#lanes.delete(laneKey);
-      const cls = this.#classes.get(classKey)!;
       cls.revision++;
       cls.lanes.delete(lane);
       const forVersion = cls.byVersion.get(job.appVersionId)!;

@@ -337,7 +337,8 @@ class Round {
     const ok = this.filter;
     const version = cls.versions.get(lane.appVersionId)!;
     if (version.count === 0) return;
-    let job = this.picks.first(lane, ok);
+    // A lane none of whose jobs avoids a slot: every job passes the filter (not aged here), so its first untaken job.
+    let job = lane.avoidingCount === 0 ? this.picks.firstUntaken(lane) : this.picks.first(lane, ok);
     if (!job) return;
     const affinity = lane.appVersionId === slot.version;
     if (!affinity && !this.eligible(version) && !this.avoidsWarm(job, version, cls)) {
