@@ -172,6 +172,8 @@ async function sessionAlive(sessionId: string): Promise<boolean> {
   return res.ok;
 }
 
+const DEADLINE_MS = 10_000;
+
 test('cancel and deadline stop the test process and end the device session', async () => {
   const c = await startCoordinatorProc({ env: fast });
   procs.push(c.proc);
@@ -180,12 +182,15 @@ test('cancel and deadline stop the test process and end the device session', asy
   procs.push(agent);
 
   for (const mode of ['cancel', 'deadline'] as const) {
-    const id = await submit(c.url, 'tests/long-running.spec.js', mode === 'deadline' ? ['--timeout-ms', '4000'] : []);
+    // The deadline leaves the spec time to start on a loaded machine (Playwright alone takes seconds there).
+    const id = await submit(c.url, 'tests/long-running.spec.js', mode === 'deadline' ? ['--timeout-ms', String(DEADLINE_MS)] : []);
     const running = await waitForJob(c.url, id, (j) => j.status === 'running');
     // Wait for the spec's own output, so Playwright and the device session are surely up.
     const seen: JobEvent[] = [];
-    const follow = watchJob(c.url, id, { onEvent: (e) => seen.push(e) });
-    while (!logLines(seen).some((l) => l.startsWith('round'))) await new Promise((r) => setTimeout(r, 50));
+    let over = false;
+    const follow = watchJob(c.url, id, { onEvent: (e) => seen.push(e) }).finally(() => (over = true));
+    while (!over && !logLines(seen).some((l) => l.startsWith('round'))) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(logLines(seen).some((l) => l.startsWith('round')), `the spec printed its first round before the job ended (${mode})`);
     const session = sessionOf(seen);
     assert.ok(session, 'the log names the device session');
     const attemptDir = join(work, 'attempts');
@@ -195,7 +200,7 @@ test('cancel and deadline stop the test process and end the device session', asy
       const r = await runQgjob(['cancel', id, '--url', c.url]);
       assert.is(r.code, 0, r.stderr);
     } else {
-      faultAt = Date.parse(running.started_at!) + 4000;
+      faultAt = Date.parse(running.started_at!) + DEADLINE_MS;
     }
     const ended = await follow;
     assert.is(ended.status, mode === 'cancel' ? 'cancelled' : 'timed_out');
