@@ -7,6 +7,10 @@
  *
  * Registering is one short critical section per coordinator (compare, place the bytes, write the
  * row, drop bytes no version uses any more), after the bytes have been received and hashed.
+ *
+ * The registry is the only writer of the builds' rows (one coordinator per database), so it keeps
+ * what it read or wrote: a submit's check and each assignment's build cost no query once the
+ * version is known (the dispatch path would otherwise wait for one store round trip per job).
  */
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
@@ -56,10 +60,17 @@ function fetchReason(err: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
+/** Versions whose build (or absence of one) the registry remembers; the least recently used go first. */
+const KNOWN_VERSIONS = 10_000;
+
 export class BuildRegistry {
   readonly #lock = new KeyedLock();
   readonly #now: () => number;
   readonly #log: Logger;
+  /** Each version's build as last read or written (null: none registered), most recently used last. */
+  readonly #known = new Map<string, AppBuildRow | null>();
+  /** Bumped around every write of a row: a read that overlapped one is not remembered (it may be the old row). */
+  #writes = 0;
 
   constructor(
     private readonly store: BuildStore,
@@ -75,13 +86,29 @@ export class BuildRegistry {
   }
 
   /** The version's build, or null. */
-  find(appVersionId: string): Promise<AppBuildRow | null> {
-    return this.store.get(appVersionId);
+  async find(appVersionId: string): Promise<AppBuildRow | null> {
+    const known = this.#known.get(appVersionId);
+    if (known !== undefined) {
+      // Most recently used last, so the oldest entry is the one to drop.
+      this.#known.delete(appVersionId);
+      this.#known.set(appVersionId, known);
+      return known;
+    }
+    const writes = this.#writes;
+    const row = await this.store.get(appVersionId);
+    if (writes === this.#writes) this.#remember(appVersionId, row);
+    return row;
+  }
+
+  #remember(appVersionId: string, row: AppBuildRow | null): void {
+    this.#known.delete(appVersionId);
+    this.#known.set(appVersionId, row);
+    if (this.#known.size > KNOWN_VERSIONS) this.#known.delete(this.#known.keys().next().value!);
   }
 
   /** The version's build. Errors: build_not_found. */
   async get(appVersionId: string): Promise<AppBuildRow> {
-    const row = await this.store.get(appVersionId);
+    const row = await this.find(appVersionId);
     if (!row) throw new QgError('build_not_found', `no build is registered for app_version_id ${appVersionId} (upload one with qgjob app upload)`);
     return row;
   }
@@ -158,7 +185,7 @@ export class BuildRegistry {
    */
   async checkSubmit(spec: { app_version_id: string; platform: Platform; build: BuildMode }): Promise<void> {
     if (spec.build === 'agent') return;
-    const row = await this.store.get(spec.app_version_id);
+    const row = await this.find(spec.app_version_id);
     if (!row) {
       if (spec.build === 'registry') {
         throw new QgError(
@@ -180,7 +207,7 @@ export class BuildRegistry {
   /** The build an assignment of this job carries: the version's registered build, or null when the agent provides it. */
   async forDispatch(job: { appVersionId: string; buildMode?: string | null }): Promise<AssignedBuild | null> {
     if (job.buildMode === 'agent') return null;
-    const row = await this.store.get(job.appVersionId);
+    const row = await this.find(job.appVersionId);
     if (!row) return null;
     return {
       sha256: row.sha256,
@@ -203,7 +230,17 @@ export class BuildRegistry {
         prev.fileName === row.fileName;
       await placeBytes();
       if (same) return { row: prev, outcome: 'unchanged', previousSha256: null };
-      await this.store.put(row);
+      // Forget the version while its row is written (a failed write may still have committed), and
+      // keep no read that overlapped the write; remember the new row once it is stored.
+      this.#writes++;
+      this.#known.delete(row.appVersionId);
+      try {
+        await this.store.put(row);
+      } finally {
+        this.#writes++;
+        this.#known.delete(row.appVersionId);
+      }
+      this.#remember(row.appVersionId, row);
       if (prev && prev.sha256 !== row.sha256) await this.#dropIfUnused(prev.sha256);
       this.#log.info(
         { app_version_id: row.appVersionId, sha256: row.sha256 },

@@ -365,6 +365,12 @@ function registrySuite(name: string, database: () => Promise<string | { skip: st
     const a4 = await agent.next();
     assert.is(a4.build!.sha256, sha(rebuilt), 'a rebuilt binary reaches the next assignment under the same version');
     assert.is(a4.app_version_id, a1.app_version_id);
+
+    // A version that had no build when a job of it was dispatched gets the one uploaded afterwards.
+    const late = bytes(10, 4096);
+    await upload(base, { app_version_id: 'wire-unregistered', platform: 'android' }, { name: 'late.apk', data: late });
+    await postJson(`${base}/api/v1/jobs`, { ...job, app_version_id: 'wire-unregistered' });
+    assert.is((await agent.next()).build?.sha256, sha(late), 'a build uploaded after a job without one reaches the next assignment');
   });
 
   t('builds survive a coordinator restart (rows in the database, bytes in the data folder)', async (ctx, base) => {
