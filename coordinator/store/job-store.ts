@@ -37,7 +37,10 @@ import {
 
 export type { Guard } from './write-ops.js';
 
-/** `maxBatchOps` defaults to 256 on SQLite (its commit blocks the event loop) and 1000 on MySQL. */
+/**
+ * `maxBatchOps` defaults to 256 on SQLite (its commit blocks the event loop) and 1000 on MySQL;
+ * `maxInFlight` to 2 on MySQL (a connection each) and is always 1 on SQLite (one writer).
+ */
 export interface JobStoreOptions extends GroupCommitOptions {
   /** Write through group commit (default true unless QGJOB_STORE_GROUP_COMMIT is `off`/`0`/`false`). */
   groupCommit?: boolean;
@@ -129,7 +132,11 @@ export class JobStore {
     const mysql = db.kind === 'mysql' ? new MysqlWriter(knex.client.driver as Mysql2Driver, db, tables) : null;
     const writer = mysql ?? new SqliteWriter(knex.client as ConnectionPool<LibsqlDatabase>, tables);
     // libsql commits synchronously, on the event loop: a smaller batch bounds that pause.
-    const batching = { maxBatchOps: opts.maxBatchOps ?? (db.kind === 'sqlite' ? 256 : 1000), ...(opts.maxBatchBytes !== undefined ? { maxBatchBytes: opts.maxBatchBytes } : {}) };
+    const batching = {
+      maxBatchOps: opts.maxBatchOps ?? (db.kind === 'sqlite' ? 256 : 1000),
+      maxInFlight: db.kind === 'sqlite' ? 1 : (opts.maxInFlight ?? 2),
+      ...(opts.maxBatchBytes !== undefined ? { maxBatchBytes: opts.maxBatchBytes } : {}),
+    };
     return new JobStore(orm, db.kind, { committer: new GroupCommitter(writer, opJobId, opBytes, batching), mysql });
   }
 
