@@ -3,7 +3,9 @@
  * transaction writes all of them at once. One commit (one fsync) then pays for many writes, and
  * nobody is told "done" before the COMMIT that holds their write has returned. There is no timer:
  * a batch is whatever queued up while the previous one was committing (plus whatever arrived in
- * the same turn of the event loop), so a lone write goes out at once.
+ * the same turn of the event loop), so a lone write goes out at once. A writer that can commit
+ * several transactions at once (`maxInFlight`, MySQL: a connection each) gets the next batch while
+ * the previous one commits; batches in flight never share a key.
  *
  * A batch that fails as a whole is retried one write per transaction, so a bad write (a unique
  * violation, a bug) fails only its own caller; when the store itself is unreachable every waiter
@@ -25,6 +27,12 @@ export interface GroupCommitOptions {
   maxBatchOps?: number;
   /** Most payload bytes (as `bytes(op)` counts them) in one transaction; a single larger op still goes alone. Default 4 MiB. */
   maxBatchBytes?: number;
+  /**
+   * Most transactions committing at once (the writer must take that many concurrent `write`s, e.g.
+   * one connection each). Default 1. With 2, a write that arrives while a batch commits goes out at
+   * once instead of waiting for that COMMIT; batches in flight never share a key.
+   */
+  maxInFlight?: number;
 }
 
 /** What the committer has done so far (for tests, benchmarks and metrics). */
@@ -63,7 +71,13 @@ export class GroupCommitter<Op, R> {
   readonly #queue: Waiter<Op, R>[] = [];
   readonly #maxOps: number;
   readonly #maxBytes: number;
-  #draining: Promise<void> | null = null;
+  readonly #maxInFlight: number;
+  /** Keys of the ops in batches being committed: their later ops wait (per-key order, no two writes of one job at once). */
+  readonly #busyKeys = new Set<string>();
+  #inFlight = 0;
+  #pumpAsked = false;
+  /** Resolved when nothing is queued or committing (for close). */
+  #idle: Array<() => void> = [];
   #closed = false;
   readonly #stats: GroupCommitStats = { batches: 0, committed: 0, failed: 0, retriedOneByOne: 0, largestBatch: 0, sizes: {} };
 
@@ -81,6 +95,7 @@ export class GroupCommitter<Op, R> {
   ) {
     this.#maxOps = Math.max(1, opts.maxBatchOps ?? 1000);
     this.#maxBytes = opts.maxBatchBytes ?? 4 * 1024 * 1024;
+    this.#maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
   }
 
   /**
@@ -91,7 +106,7 @@ export class GroupCommitter<Op, R> {
     if (this.#closed) return Promise.reject(new StoreClosedError());
     return new Promise<R>((resolve, reject) => {
       this.#queue.push({ op, key: this.key(op), bytes: this.bytes(op), resolve, reject });
-      this.#draining ??= this.#drain();
+      this.#askPump();
     });
   }
 
@@ -103,29 +118,47 @@ export class GroupCommitter<Op, R> {
   /** Takes no more writes; resolves when every queued write is committed (or failed). */
   async close(): Promise<void> {
     this.#closed = true;
-    while (this.#draining) await this.#draining;
+    if (this.#queue.length === 0 && this.#inFlight === 0) return;
+    await new Promise<void>((resolve) => this.#idle.push(resolve));
   }
 
-  async #drain(): Promise<void> {
-    try {
-      // Let the rest of this turn of the event loop queue its writes too (no timer: setImmediate
-      // runs right after pending I/O callbacks), and between batches let the callers of the last
-      // batch (and any I/O that came in meanwhile) queue their next writes.
-      await nextTurn();
-      while (this.#queue.length) {
-        await this.#commit(this.#take());
-        await nextTurn();
-      }
-    } catch (err) {
-      // Only a bug gets here (write errors are handed to their waiters): fail what is queued, loudly.
-      for (const w of this.#queue.splice(0)) w.reject(err);
-    } finally {
-      this.#draining = null;
-      if (this.#queue.length) this.#draining = this.#drain(); // a write queued in the last moment
+  /**
+   * Starts batches on the next turn of the event loop: the rest of this turn queues its writes too
+   * (no timer: setImmediate runs right after pending I/O callbacks), and after a COMMIT its callers
+   * (and any I/O that came in meanwhile) queue their next writes before the next batch is taken.
+   */
+  #askPump(): void {
+    if (this.#pumpAsked) return;
+    this.#pumpAsked = true;
+    setImmediate(() => {
+      this.#pumpAsked = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.#maxInFlight && this.#queue.length) {
+      const batch = this.#take();
+      if (!batch.length) break; // every queued op waits for a key in flight
+      this.#inFlight++;
+      for (const w of batch) this.#busyKeys.add(w.key);
+      void this.#commit(batch)
+        .catch((err: unknown) => {
+          // Only a bug gets here (write errors are handed to their waiters): fail what is queued, loudly.
+          for (const w of batch) w.reject(err);
+          for (const w of this.#queue.splice(0)) w.reject(err);
+        })
+        .finally(() => {
+          this.#inFlight--;
+          for (const w of batch) this.#busyKeys.delete(w.key);
+          if (this.#queue.length) this.#askPump();
+          else if (this.#inFlight === 0) for (const done of this.#idle.splice(0)) done();
+        });
     }
+    if (this.#queue.length === 0 && this.#inFlight === 0) for (const done of this.#idle.splice(0)) done();
   }
 
-  /** The next batch: queued ops in order, skipping (for the next batch) ops whose key is already in. */
+  /** The next batch: queued ops in order, skipping (for a later batch) ops whose key is already in it or in a batch in flight. */
   #take(): Waiter<Op, R>[] {
     const batch: Waiter<Op, R>[] = [];
     const keys = new Set<string>();
@@ -134,7 +167,7 @@ export class GroupCommitter<Op, R> {
     for (let i = 0; i < this.#queue.length; i++) {
       const w = this.#queue[i]!;
       const fits = batch.length < this.#maxOps && (batch.length === 0 || bytes + w.bytes <= this.#maxBytes);
-      if (fits && !keys.has(w.key)) {
+      if (fits && !keys.has(w.key) && !this.#busyKeys.has(w.key)) {
         batch.push(w);
         bytes += w.bytes;
       } else {
@@ -182,8 +215,6 @@ export class GroupCommitter<Op, R> {
     for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
   }
 }
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function sizeBucket(n: number): string {
   if (n === 1) return '1';

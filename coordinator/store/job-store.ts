@@ -38,7 +38,10 @@ import {
 
 export type { Guard } from './write-ops.js';
 
-/** `maxBatchOps` defaults to 256 on SQLite (its commit blocks the event loop) and 1000 on MySQL. */
+/**
+ * `maxBatchOps` defaults to 256 on SQLite (its commit blocks the event loop) and 1000 on MySQL;
+ * `maxInFlight` to 2 on MySQL (a connection each) and is always 1 on SQLite (one writer).
+ */
 export interface JobStoreOptions extends GroupCommitOptions {
   /** Write through group commit (default true unless QGJOB_STORE_GROUP_COMMIT is `off`/`0`/`false`). */
   groupCommit?: boolean;
@@ -165,7 +168,12 @@ export class JobStore {
     }
     const writer = mysql ?? thread ?? new SqliteWriter(knex.client as ConnectionPool<LibsqlDatabase>, tables);
     // libsql commits synchronously: on the event loop (no thread) a smaller batch bounds that pause.
-    const batching = { maxBatchOps: opts.maxBatchOps ?? (db.kind === 'sqlite' ? 256 : 1000), ...(opts.maxBatchBytes !== undefined ? { maxBatchBytes: opts.maxBatchBytes } : {}) };
+    const batching = {
+      maxBatchOps: opts.maxBatchOps ?? (db.kind === 'sqlite' ? 256 : 1000),
+      // SQLite has one writer: one batch at a time. MySQL: a second batch commits while the first does.
+      maxInFlight: db.kind === 'sqlite' ? 1 : (opts.maxInFlight ?? 2),
+      ...(opts.maxBatchBytes !== undefined ? { maxBatchBytes: opts.maxBatchBytes } : {}),
+    };
     return new JobStore(orm, db.kind, { committer: new GroupCommitter(writer, opJobId, opBytes, batching), mysql, thread });
   }
 

@@ -12,6 +12,15 @@
  *
  * The server pays per statement, so a batch is a handful of statements however many ops it has.
  * Values are escaped by mysql2 (`?` placeholders); nothing is pasted into the SQL text.
+ *
+ * Batches may commit two at a time (group commit's `maxInFlight`), each on a connection of its own,
+ * so a write that arrives while a batch commits (an assignment behind a burst of submits) does not
+ * wait for that COMMIT. Batches in flight never touch the same job. Their connections run at READ
+ * COMMITTED: under REPEATABLE READ a delete that matches nothing (a job's first test cases) locks the
+ * gap, and two such batches inserting into that gap deadlock; every guard is decided on rows locked
+ * `for update` by primary key, which READ COMMITTED locks the same way. With a statement-based binary
+ * log (which refuses writes at READ COMMITTED) the writer stays at the server's level and commits one
+ * batch at a time.
  */
 import type { JobState } from '../../shared/index.js';
 import type { JobRow } from './entities.js';
@@ -53,7 +62,14 @@ export interface MysqlTarget {
 }
 
 export class MysqlWriter implements BatchWriter<WriteOp, WriteResult> {
-  #conn: Mysql2Connection | null = null;
+  /** Connections not writing a batch now. */
+  readonly #idle: Mysql2Connection[] = [];
+  /** Every open connection. */
+  readonly #open = new Set<Mysql2Connection>();
+  /** Null until the first connection tells (one batch at a time until then); false: one at a time (statement-based binary log). */
+  #concurrent: boolean | null = null;
+  /** The batch before, when batches go one at a time. */
+  #serial: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly driver: Mysql2Driver,
@@ -62,21 +78,37 @@ export class MysqlWriter implements BatchWriter<WriteOp, WriteResult> {
   ) {}
 
   async write(ops: readonly WriteOp[]): Promise<WriteResult[]> {
+    if (this.#concurrent !== true) {
+      const run = this.#serial.then(() => this.#write(ops));
+      this.#serial = run.catch(() => undefined);
+      return run;
+    }
+    return this.#write(ops);
+  }
+
+  async #write(ops: readonly WriteOp[]): Promise<WriteResult[]> {
     const conn = await this.#connection();
     try {
-      return await this.#batch(conn, ops);
+      const out = await this.#batch(conn, ops);
+      this.#idle.push(conn);
+      return out;
     } catch (err) {
       if ((err as { fatal?: boolean }).fatal) this.#drop(conn);
-      else await this.#query(conn, 'rollback', []).catch(() => this.#drop(conn));
+      else
+        await this.#query(conn, 'rollback', []).then(
+          () => void this.#idle.push(conn),
+          () => this.#drop(conn),
+        );
       throw err;
     }
   }
 
-  /** Closes the connection (queued writes are the committer's to finish first). */
+  /** Closes the connections (queued writes are the committer's to finish first). */
   async close(): Promise<void> {
-    const conn = this.#conn;
-    this.#conn = null;
-    if (conn) await new Promise<void>((resolve) => conn.end(() => resolve()));
+    const conns = [...this.#open];
+    this.#open.clear();
+    this.#idle.length = 0;
+    await Promise.all(conns.map((conn) => new Promise<void>((resolve) => conn.end(() => resolve()))));
   }
 
   async #batch(conn: Mysql2Connection, ops: readonly WriteOp[]): Promise<WriteResult[]> {
@@ -147,7 +179,8 @@ export class MysqlWriter implements BatchWriter<WriteOp, WriteResult> {
   }
 
   async #connection(): Promise<Mysql2Connection> {
-    if (this.#conn) return this.#conn;
+    const idle = this.#idle.pop();
+    if (idle) return idle;
     const { host, port, user, password, dbName } = this.target;
     const conn = this.driver.createConnection({
       host,
@@ -169,12 +202,24 @@ export class MysqlWriter implements BatchWriter<WriteOp, WriteResult> {
         } else resolve();
       }),
     );
-    this.#conn = conn;
+    try {
+      if (this.#concurrent === null) {
+        const [row] = (await this.#query(conn, 'select @@log_bin as logBin, @@binlog_format as format', [])) as { logBin: number | string; format: string }[];
+        this.#concurrent = !(Number(row?.logBin) === 1 && String(row?.format).toUpperCase() === 'STATEMENT');
+      }
+      if (this.#concurrent) await this.#query(conn, 'set session transaction isolation level read committed', []);
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
+    this.#open.add(conn);
     return conn;
   }
 
   #drop(conn: Mysql2Connection): void {
-    if (this.#conn === conn) this.#conn = null;
+    this.#open.delete(conn);
+    const i = this.#idle.indexOf(conn);
+    if (i >= 0) this.#idle.splice(i, 1);
     conn.destroy();
   }
 

@@ -223,6 +223,96 @@ storeSuite(
   () => drop(),
 );
 
+/** Whether a promise has settled, without waiting for it. */
+function settled(p: Promise<unknown>): () => boolean {
+  let done = false;
+  void p.then(
+    () => (done = true),
+    () => (done = true),
+  );
+  return () => done;
+}
+
+const pipelined = suite<{ store?: JobStore; url?: string; drop?: () => Promise<void> }>('mysql: two batches in flight', {});
+const noMysql = !process.env.QGJOB_TEST_MYSQL_URL;
+if (noMysql) console.log('  (mysql: two batches in flight: skipped: QGJOB_TEST_MYSQL_URL is not set)');
+pipelined.before(async (ctx) => {
+  if (noMysql) return;
+  const db = await freshMysqlDatabase('gcpipe');
+  if ('skip' in db) return;
+  ctx.url = db.url;
+  ctx.drop = db.drop;
+  ctx.store = await JobStore.open(parseDatabaseUrl(db.url), { groupCommit: true });
+});
+pipelined.after(async (ctx) => {
+  await ctx.store?.close();
+  await ctx.drop?.();
+});
+
+(noMysql ? pipelined.skip : pipelined)('a batch stuck on a locked row does not hold up other jobs; a later write of its job waits for it, then applies in order', async (ctx) => {
+  const store = ctx.store!;
+  await store.insertJob(row('job_PL'), ev('job_PL', 1));
+  const { createConnection } = await import('mysql2/promise');
+  const u = new URL(ctx.url!);
+  const other = await createConnection({ host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username || 'root'), password: decodeURIComponent(u.password), database: u.pathname.slice(1) });
+  try {
+    // Another client holds job_PL's row: the batch with its transition waits for the lock, in flight.
+    await other.query('start transaction');
+    await other.query('select id from jobs where id = ? for update', ['job_PL']);
+    const first = store.transition({ jobId: 'job_PL', from: ['queued'] }, { status: 'assigned', attempts: 1, attemptId: 'pl-a1', lastEventId: 2 }, [ev('job_PL', 2)]);
+    const firstDone = settled(first);
+    // Until the server runs the batch's locking read (it cannot finish while the row is held; the
+    // process list is live, innodb_trx is a cached snapshot). Bounded by the server's lock wait timeout.
+    while (!firstDone()) {
+      const [waits] = (await other.query("select count(*) as n from information_schema.processlist where id <> connection_id() and info like '%for update%'")) as unknown as [{ n: number }[]];
+      if (Number(waits[0]!.n) > 0) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (firstDone()) assert.unreachable(`the transition did not wait for the locked row: ${String(await first.catch((e: unknown) => e))}`);
+    const b0 = batches(store);
+    const second = store.transition({ jobId: 'job_PL', from: ['assigned'], attemptId: 'pl-a1' }, { status: 'running', lastEventId: 3 }, [ev('job_PL', 3)]);
+    const secondDone = settled(second);
+    // Writes of other jobs commit meanwhile, in the second batch in flight.
+    await Promise.all(ids('job_PN', 5).map((id) => store.insertJob(row(id), ev(id, 1))));
+    assert.ok(await store.transition({ jobId: 'job_PN000', from: ['queued'] }, { status: 'assigned', attempts: 1, attemptId: 'pn-a1', lastEventId: 2 }, [ev('job_PN000', 2)]));
+    assert.is((await store.getJob('job_PN004'))!.status, 'queued');
+    assert.is(batches(store) - b0, 2, 'the other jobs were committed while the locked batch waited');
+    assert.not.ok(firstDone(), 'the locked batch is still waiting');
+    assert.not.ok(secondDone(), 'the second write of the locked job waits for its first');
+    await other.query('rollback');
+    assert.equal([await first, await second], [true, true]);
+    assert.equal(await eventIds(store, 'job_PL'), ['event:1', 'event:2', 'event:3']);
+    assert.is((await store.getJob('job_PL'))!.status, 'running');
+  } finally {
+    await other.end();
+  }
+});
+
+(noMysql ? pipelined.skip : pipelined)('finishes with test cases in overlapping batches neither deadlock nor fall back to one write per transaction', async (ctx) => {
+  const store = ctx.store!;
+  const jobs = ids('job_PF', 120);
+  await Promise.all(jobs.map((id) => store.insertJob(row(id, { status: 'running', attempts: 1, attemptId: `${id}-a1`, lastEventId: 1 }), ev(id, 1))));
+  const before = store.commitStats()!;
+  // A few finishes every turn of the event loop: batches keep starting while others commit.
+  const results: Promise<boolean>[] = [];
+  for (let i = 0; i < jobs.length; i += 3) {
+    for (const id of jobs.slice(i, i + 3)) {
+      const cases = [0, 1].map((position) => ({ jobId: id, attempt: 1, position, title: `t${position}`, fullTitle: `${id} t${position}`, status: 'passed', durationMs: 1, errorMessage: null, retry: 0 }));
+      results.push(store.finish({ jobId: id, from: ['running'], attemptId: `${id}-a1` }, { status: 'passed', finishedAtMs: 1_790_000_001_000, durationMs: 5, lastEventId: 2 }, ev(id, 2), cases, null));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  assert.ok((await Promise.all(results)).every(Boolean));
+  const after = store.commitStats()!;
+  assert.is(after.failed - before.failed, 0);
+  assert.is(after.retriedOneByOne - before.retriedOneByOne, 0, 'no batch failed (a deadlock would have)');
+  for (const id of [jobs[0]!, jobs[61]!, jobs[119]!]) {
+    assert.is((await store.getJob(id))!.status, 'passed');
+    assert.equal((await store.getTestCases(id)).map((t) => t.title), ['t0', 't1']);
+  }
+});
+pipelined.run();
+
 /** Every waiter of a batch that meets an outage is refused with a store-unavailable error; nothing of it is stored; then it recovers. */
 async function outageChecks(store: JobStore, cause: { begin(): Promise<void>; end(): Promise<void> }, tag: string) {
   const jobs = ids(`job_O${tag}`, 10);
