@@ -2,7 +2,9 @@
  * Benchmark 1, dispatch latency (`npm run bench:dispatch`): at light load (one job every 5 ms,
  * open loop), how long from a job's HTTP submit to its agent receiving the assignment, on SQLite
  * and MySQL. 50 agents (real `AgentProcess`es with noop slots, in another process) are connected;
- * each job passes at once, so slots are free again. Times are CLOCK_MONOTONIC in both processes.
+ * each job passes at once, so slots are free again. Every slot reports the jobs' build installed (a
+ * warm fleet), so no job is held for affinity (the scheduler's choice, measured by bench:scheduler).
+ * Times are CLOCK_MONOTONIC in both processes.
  * Reported: from the request being sent (what a CI client waits, like BullMQ's add() call → its
  * processor starting) and from the 201 arriving (negative when the agent got the job first).
  */
@@ -19,7 +21,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   for (const kind of opts.dbs) {
     rows.push(
       await withSystem(kind, opts, 'dispatch', async ({ coordinator, agents: startAgents }) => {
-        const host = await startAgents({ agents, slotsPerAgent: 1, receipts: true });
+        const host = await startAgents({ agents, slotsPerAgent: 1, receipts: true, installed: ['bench-v0'] });
         const sub = new Submitter(coordinator.url);
         try {
           await sub.paced(warmup, everyMs, (i) => benchSpec(i));
@@ -61,7 +63,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     bench: 'dispatch',
     rows,
     notes: [
-      `one job every ${everyMs} ms after ${warmup} warm-up jobs; ${agents} agents × 1 noop slot in one other process`,
+      `one job every ${everyMs} ms after ${warmup} warm-up jobs; ${agents} agents × 1 noop slot in one other process, every slot with the jobs' build installed (a warm fleet: no job is held for affinity, so this is the coordinator's own path; with cold slots the scheduler holds a job for a busy slot that has its build rather than install it elsewhere, by design)`,
       'submit_to_assign: request sent → agent has the assignment; accepted_to_assign: 201 received → agent has it (the agent may get it first)',
     ],
   };

@@ -20,7 +20,8 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
   for (const kind of opts.dbs) {
     rows.push(
       await withSystem(kind, opts, 'throughput', async ({ coordinator, agents: startAgents }) => {
-        const host = await startAgents({ agents, slotsPerAgent: 1 });
+        // A warm fleet: each version installed on agents/versions slots (the noop slot never installs).
+        const host = await startAgents({ agents, slotsPerAgent: 1, installed: Array.from({ length: versions }, (_, v) => benchSpec(v, versions).app_version_id as string) });
         const sub = new Submitter(coordinator.url);
         try {
           await sub.many(warmup, inFlight, (i) => benchSpec(i, versions));
@@ -55,7 +56,7 @@ export async function run(opts: BenchOptions): Promise<BenchResult> {
     bench: 'throughput',
     rows,
     notes: [
-      `${jobs} no-op jobs over ${versions} app versions after ${warmup} warm-up jobs; ${inFlight} submits in flight; ${agents} agents × 1 noop slot; each job: submit, assign, started, finished (1 test case) — 4 stored transitions`,
+      `${jobs} no-op jobs over ${versions} app versions after ${warmup} warm-up jobs; ${inFlight} submits in flight; ${agents} agents × 1 noop slot, each version installed on ${agents / versions} of them (a warm fleet); each job: submit, assign, started, finished (1 test case) — 4 stored transitions`,
       'jobs_per_s: first submit → last result stored (acknowledged to its agent)',
     ],
   };

@@ -18,16 +18,23 @@ export interface NoopSlotOptions {
   lineChars?: number;
   /** Called when the agent hands the slot a job (the assignment's arrival, for latency measurements). */
   onJob?: (ctx: RunContext) => void;
+  /**
+   * The build this slot reports as installed (a warm fleet, as a device lab is after its first
+   * jobs). It never changes: the slot installs nothing. Default none.
+   */
+  installed?: string;
 }
 
 export class NoopSlot implements Slot {
-  readonly installedAppVersionId = null;
+  readonly installedAppVersionId: string | null;
   readonly installs = 0;
 
   constructor(
     readonly config: SlotConfig,
     private readonly opts: NoopSlotOptions = {},
-  ) {}
+  ) {
+    this.installedAppVersionId = opts.installed ?? null;
+  }
 
   async prepare(ctx: RunContext): Promise<Prepared> {
     this.opts.onJob?.(ctx);

@@ -1,7 +1,8 @@
 /**
  * Child process: real agents (`AgentProcess`, the compiled code from dist/) whose slots are noop
  * slots, each agent on its own Socket.IO connection to the coordinator. Benchmarks only.
- * Argument: JSON `{ url, agents, slotsPerAgent, logLines?, lineChars?, receipts?, idPrefix? }`.
+ * Argument: JSON `{ url, agents, slotsPerAgent, logLines?, lineChars?, receipts?, idPrefix?, installed? }`
+ * (`installed`: builds the slots report installed, dealt out in turn: a warm fleet).
  * IPC: sends `ready` once every agent registered; answers `stats` (passed/errored attempts,
  * assignment arrival times if `receipts`, the process's CPU so far), `wait` (until `passed` attempts were acknowledged)
  * and `close`.
@@ -21,6 +22,7 @@ interface Config {
   lineChars?: number;
   receipts?: boolean;
   idPrefix?: string;
+  installed?: string[];
 }
 const cfg = JSON.parse(process.argv[2]!) as Config;
 
@@ -73,6 +75,7 @@ const agents = await Promise.all(
         noop: {
           logLines: cfg.logLines ?? 0,
           ...(cfg.lineChars ? { lineChars: cfg.lineChars } : {}),
+          ...(cfg.installed?.length ? { installed: cfg.installed[(a * cfg.slotsPerAgent + s) % cfg.installed.length]! } : {}),
           ...(cfg.receipts ? { onJob: (ctx: { jobId: string }) => void receipts.push([ctx.jobId, String(nowNs())]) } : {}),
         },
       })),

@@ -10,7 +10,15 @@ export interface System {
   db: BenchDatabase;
   coordinator: CoordinatorChild;
   /** Starts an agent host (`agent-host.ts`) and waits until all its agents registered. */
-  agents(cfg: { agents: number; slotsPerAgent: number; logLines?: number; lineChars?: number; receipts?: boolean }): Promise<IpcChild>;
+  agents(cfg: {
+    agents: number;
+    slotsPerAgent: number;
+    logLines?: number;
+    lineChars?: number;
+    receipts?: boolean;
+    /** Builds the slots report installed, dealt out in turn (slot k gets `installed[k % n]`): a warm fleet. */
+    installed?: string[];
+  }): Promise<IpcChild>;
 }
 
 /** Runs `fn` against a fresh system on `kind`; everything it started is stopped afterwards. */
