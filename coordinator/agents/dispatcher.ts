@@ -171,7 +171,8 @@ export class Dispatcher {
       return;
     }
     const { row, attemptId } = assigned;
-    const log = this.log.child({ job_id: row.id, attempt_id: attemptId, agent_id: agentId, slot_id: reserved.info.slot_id });
+    // The ids as fields of each line (not a child logger per job: pino serialises a child's bindings when it is made).
+    const ids = { job_id: row.id, attempt_id: attemptId, agent_id: agentId, slot_id: reserved.info.slot_id };
     this.#leases.set(attemptId, { jobId: row.id, slotKey: d.slotKey, expiresAtMs: this.now() + this.opts.leaseMs });
     // The agent may have re-registered while the attempt was written: look its slot and socket up again.
     const slot = this.fleet.slot(d.slotKey);
@@ -206,7 +207,7 @@ export class Dispatcher {
         else {
           const waitMs = enteredQueueMs === null ? null : Math.max(0, this.now() - enteredQueueMs);
           if (waitMs !== null) this.opts.observer?.dispatched(waitMs);
-          log.info(`attempt ${row.attempts} of ${row.id} assigned to ${d.slotKey}${waitMs === null ? '' : ` after ${waitMs} ms in the queue`}`);
+          this.log.info(ids, `attempt ${row.attempts} of ${row.id} assigned to ${d.slotKey}${waitMs === null ? '' : ` after ${waitMs} ms in the queue`}`);
         }
       } catch {
         refusal = `the agent did not acknowledge it within ${this.opts.assignAckTimeoutMs} ms`;
@@ -214,7 +215,7 @@ export class Dispatcher {
       }
     }
     if (refusal) {
-      log.warn(`assignment ${attemptId} taken back from ${d.slotKey}: ${refusal}; the job goes back to its queue or ends in error`);
+      this.log.warn(ids, `assignment ${attemptId} taken back from ${d.slotKey}: ${refusal}; the job goes back to its queue or ends in error`);
       // A refused attempt never ran: free the slot now. An unacknowledged one may have reached the
       // agent: the slot stays held until a heartbeat shows the agent does not run it.
       if (reason !== 'assignment_unacknowledged') this.#free(d.slotKey, attemptId);
