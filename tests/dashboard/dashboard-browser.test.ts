@@ -21,7 +21,23 @@ import { type RecordingStandin, startRecordingStandin } from '../helpers/recordi
 const CHROMIUM = process.env.QGJOB_CHROMIUM ?? '/usr/bin/chromium';
 const enabled = existsSync(CHROMIUM);
 if (!enabled) console.log(`  (dashboard browser test: skipped: no Chromium at ${CHROMIUM}; apt-get install chromium, or set QGJOB_CHROMIUM)`);
-const t = enabled ? test : test.skip;
+/**
+ * On a failure: what the coordinator and the agents said last and where every job is, so a failure
+ * that depends on timing can be read from the CI log.
+ */
+const withDiagnostics =
+  (fn: () => Promise<void>) =>
+  async (): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      for (const p of procs) console.log(`--- ${p.child.spawnargs.slice(2, 4).join(' ')} (last lines) ---\n${(p.stdout + p.stderr).split('\n').slice(-40).join('\n')}`);
+      const url = (procs[0] ? procs[0].stdout + procs[0].stderr : '').match(/listening on (http:\/\/[^\s]+)/)?.[1];
+      if (url) console.log(`--- jobs ---\n${await fetch(`${url}/api/v1/jobs?limit=50`, { headers: { authorization: `Bearer ${TOKENS.admin}` } }).then((r) => r.text(), (e: Error) => e.message)}`);
+      throw err;
+    }
+  };
+const t = enabled ? (name: string, fn: () => Promise<void>) => test(name, withDiagnostics(fn)) : test.skip;
 
 const ARTIFACTS = join(repoRoot, 'tests', 'artifacts');
 const fast = { QGJOB_HEARTBEAT_MS: '500', QGJOB_LEASE_MS: '5000', QGJOB_RETRY_BASE_MS: '100' };
