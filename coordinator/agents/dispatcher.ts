@@ -12,7 +12,7 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import type { AssignedBuild, Assignment, ErrorReason, Platform, RunningAttempt, Target } from '../../shared/index.js';
-import { type Decision, type SchedulerInput, type SchedulerPolicy, type SlotIndex, explainWaiting, scheduleRound } from '../scheduler/index.js';
+import { type Decision, type SchedulerInput, type SchedulerPolicy, type SlotIndex, scheduleRound, waitExplainer } from '../scheduler/index.js';
 import { type JobService, queuedSinceMs } from '../jobs/job-service.js';
 import type { JobRow } from '../store/index.js';
 import type { JobObserver } from '../jobs/job-observer.js';
@@ -65,9 +65,14 @@ export class Dispatcher {
   ) {
     service.onQueued = () => this.schedule();
     service.onChanged = (jobId) => fleet.jobChanged(jobId);
-    service.waitingReason = (jobId) => {
-      const job = service.queues.get(jobId);
-      return job ? explainWaiting(job, this.#input()).message : null;
+    service.waitingReasons = () => {
+      let explain: ReturnType<typeof waitExplainer> | undefined;
+      return (jobId) => {
+        const job = service.queues.get(jobId);
+        if (!job) return null;
+        explain ??= waitExplainer(this.#input());
+        return explain(job).message;
+      };
     };
   }
 

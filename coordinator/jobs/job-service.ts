@@ -51,8 +51,11 @@ export class JobService {
   onQueued: () => void = () => {};
   /** Called whenever an unfinished job's row is replaced or the job ends (the dispatcher re-reads what the slots holding it run). */
   onChanged: (jobId: string) => void = () => {};
-  /** Explains why a queued job waits (set by the dispatcher, which knows the slots). */
-  waitingReason: (jobId: string) => string | null = () => null;
+  /**
+   * Explains why queued jobs wait, as of now (set by the dispatcher, which knows the slots): call it
+   * once per answer and ask the function it returns about each job (they share one scheduling round).
+   */
+  waitingReasons: () => (jobId: string) => string | null = () => () => null;
   /** Told about submits, starts, installs, ends and log lines once stored (the metrics). */
   observer: JobObserver = NO_OBSERVER;
 
@@ -348,19 +351,23 @@ export class JobService {
     });
   }
 
-  /** The job as the API shows it. Errors: job_not_found. */
-  async view(jobId: string): Promise<JobView> {
+  /**
+   * The job as the API shows it; `waiting` explains a queued one (pass one `waitingReasons()` to
+   * share its scheduling round among many views). Errors: job_not_found.
+   */
+  async view(jobId: string, waiting: (jobId: string) => string | null = this.waitingReasons()): Promise<JobView> {
     const row = this.#active.get(jobId) ?? (await this.store.getJob(jobId));
     if (!row) throw new QgError('job_not_found', `no job with id ${jobId}`);
     const [tests, video] = isFinal(row.status as JobState) ? await Promise.all([this.store.getTestCases(jobId), this.store.getVideo(jobId)]) : [[], null];
-    return toJobView(row, tests, video, row.status === 'queued' ? this.waitingReason(jobId) : null);
+    return toJobView(row, tests, video, row.status === 'queued' ? waiting(jobId) : null);
   }
 
   /** A page of jobs, newest first, with the ids for the next page. */
   async list(filter: JobFilter, limit: number, cursor?: string): Promise<{ jobs: JobView[]; nextCursor: string | null }> {
     const rows = await this.store.listJobs(filter, limit + 1, cursor);
     const page = rows.slice(0, limit);
-    const jobs = await Promise.all(page.map((r) => this.view(r.id)));
+    const waiting = this.waitingReasons();
+    const jobs = await Promise.all(page.map((r) => this.view(r.id, waiting)));
     return { jobs, nextCursor: rows.length > limit ? page[page.length - 1]!.id : null };
   }
 
@@ -440,7 +447,7 @@ export class JobService {
     for (const e of before) this.sink.publish(toJobEvent({ kind: 'event', row: e }));
     this.sink.publish(toJobEvent({ kind: 'event', row: event }));
     if (to === 'queued') this.#enqueue(next);
-    const view = isFinal(to) || next.runId ? toJobView(next, finish?.testCases ?? [], finish?.video ?? null, to === 'queued' ? this.waitingReason(row.id) : null) : null;
+    const view = isFinal(to) || next.runId ? toJobView(next, finish?.testCases ?? [], finish?.video ?? null, to === 'queued' ? this.waitingReasons()(row.id) : null) : null;
     if (view && next.runId) this.sink.runJobMoved?.(view, eventId);
     if (view && isFinal(to)) this.sink.end(row.id, view);
     return true;

@@ -245,9 +245,10 @@ export class RunService {
     for (const t of tests) (testsOf.get(t.jobId) ?? testsOf.set(t.jobId, []).get(t.jobId)!).push(t);
     const videoOf = new Map<string, VideoResultRow>(videos.map((v) => [v.jobId, v]));
     const jobsOf = new Map<string, JobView[]>();
+    const waiting = this.jobs.waitingReasons();
     for (const j of jobs) {
       const final = isFinal(j.status as JobState);
-      const view = toJobView(j, final ? (testsOf.get(j.id) ?? []) : [], final ? (videoOf.get(j.id) ?? null) : null, j.status === 'queued' ? this.jobs.waitingReason(j.id) : null);
+      const view = toJobView(j, final ? (testsOf.get(j.id) ?? []) : [], final ? (videoOf.get(j.id) ?? null) : null, j.status === 'queued' ? waiting(j.id) : null);
       (jobsOf.get(j.runId!) ?? jobsOf.set(j.runId!, []).get(j.runId!)!).push(view);
     }
     return runs.map((r) => toRunView(r, jobsOf.get(r.id) ?? []));

@@ -1,12 +1,13 @@
 /**
  * Why a queued job is not running yet, from the same inputs the round uses (pure). Used for
- * `waiting_reason` in the API and `qgjob status`. Cost: two rounds' views plus O(lanes + slots of the job's class) counting.
+ * `waiting_reason` in the API and `qgjob status`. Cost: one round and one round view (shared by every
+ * job a `waitExplainer` explains) plus O(lanes + slots of the job's class) counting per job.
  */
 import { classKeyOf } from './job-queues.js';
 import { durationOf, resolvePolicy, weightOf } from './policy.js';
-import { buildRoundView, runningOf } from './round-view.js';
+import { buildRoundView, runningOf, type RoundView } from './round-view.js';
 import { indexOf, scheduleRound } from './schedule-round.js';
-import type { QueuedJob, SchedulerInput, WaitExplanation } from './types.js';
+import type { Decision, QueuedJob, SchedulerInput, SchedulerPolicy, SchedulerRound, WaitExplanation } from './types.js';
 
 const seconds = (ms: number): string => `${Math.max(0, Math.round(ms / 1000))} s`;
 
@@ -15,7 +16,39 @@ const seconds = (ms: number): string => `${Math.max(0, Math.round(ms / 1000))} s
  * @example explainWaiting(job, { queues, slots, nowMs }).message // → "all 4 emulator/android slot(s) are busy; 12 job(s) ahead of it"
  */
 export function explainWaiting(job: QueuedJob, input: SchedulerInput): WaitExplanation {
+  return waitExplainer(input)(job);
+}
+
+/**
+ * An `explainWaiting` for many jobs of the same moment (a run's view, a list): the round and its
+ * view are computed at most once and shared, so explaining n jobs costs one round, not n.
+ * Valid only while `input` does not change.
+ * @example const why = waitExplainer(input); for (const j of queued) console.log(why(j).message);
+ */
+export function waitExplainer(input: SchedulerInput): (job: QueuedJob) => WaitExplanation {
   const policy = resolvePolicy(input.policy);
+  const slots = indexOf(input.slots);
+  let round: { decisions: Map<string, Decision>; idle: SchedulerRound['idle'] } | undefined;
+  const roundOnce = () => {
+    if (!round) {
+      const r = scheduleRound({ ...input, slots });
+      round = { decisions: new Map(r.decisions.map((d) => [d.jobId, d])), idle: r.idle };
+    }
+    return round;
+  };
+  let view: RoundView | undefined;
+  const viewOnce = () => (view ??= buildRoundView(input.queues, slots, input.nowMs, policy));
+  return (job) => explainOne(job, input, policy, slots, roundOnce, viewOnce);
+}
+
+function explainOne(
+  job: QueuedJob,
+  input: SchedulerInput,
+  policy: SchedulerPolicy,
+  slots: ReturnType<typeof indexOf>,
+  roundOnce: () => { decisions: Map<string, Decision>; idle: SchedulerRound['idle'] },
+  viewOnce: () => RoundView,
+): WaitExplanation {
   const now = input.nowMs;
   const classKey = classKeyOf(job);
   const lanes = input.queues.lanesOf(classKey);
@@ -30,18 +63,17 @@ export function explainWaiting(job: QueuedJob, input: SchedulerInput): WaitExpla
   const out = (code: WaitExplanation['code'], message: string): WaitExplanation => ({ code, message, higherPriorityAhead, ahead });
   const behind = `${ahead} job(s) ahead of it${higherPriorityAhead > 0 ? `, ${higherPriorityAhead} of them of higher priority in org ${job.orgId}` : ''}`;
 
-  const slots = indexOf(input.slots);
   const matching = (slots.classOf(classKey)?.records ?? []).map((r) => r.state);
   if (matching.length === 0) return out('no_matching_slot', `no connected slot serves ${classKey}`);
   const online = matching.filter((s) => s.online);
   if (online.length === 0) return out('slots_offline', `all ${matching.length} ${classKey} slot(s) are offline`);
 
-  const round = scheduleRound({ ...input, slots });
-  const mine = round.decisions.find((d) => d.jobId === job.jobId);
+  const round = roundOnce();
+  const mine = round.decisions.get(job.jobId);
   if (mine) return out('dispatching', `being dispatched to ${mine.slotKey}: ${mine.why}`);
 
   // Cloud caps: every online slot of the class belongs to an account at its cap.
-  const view = buildRoundView(input.queues, slots, now, policy);
+  const view = viewOnce();
   const capped = online.every((s) => {
     const cap = s.cloudAccount === undefined ? undefined : policy.cloudCaps[s.cloudAccount];
     return cap !== undefined && (view.runningByAccount.get(s.cloudAccount!) ?? 0) >= cap;

@@ -4,7 +4,7 @@ export type { ClassLanes, LaneLevel } from './job-queues.js';
 export { scheduleRound } from './schedule-round.js';
 export { SlotIndex } from './slot-index.js';
 export type { BuildSlots, ClassSlots, SlotRecord } from './slot-index.js';
-export { explainWaiting } from './explain.js';
+export { explainWaiting, waitExplainer } from './explain.js';
 export { DEFAULT_POLICY, resolvePolicy } from './policy.js';
 export { planAssignments, explainWait } from './plan.js';
 export type {
