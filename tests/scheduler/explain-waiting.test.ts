@@ -1,7 +1,7 @@
 /** `explainWaiting`: every reason a queued job can have for not running yet, in words and as a code. */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DEFAULT_POLICY, explainWaiting, type QueuedJob, type SchedulerPolicy, type SlotState } from '../../coordinator/scheduler/index.js';
+import { DEFAULT_POLICY, explainWaiting, waitExplainer, type QueuedJob, type SchedulerPolicy, type SlotState } from '../../coordinator/scheduler/index.js';
 import { NOW, busy, job, queues, slot } from './helpers.js';
 
 const explain = (j: QueuedJob, jobs: QueuedJob[], slots: SlotState[], policy?: Partial<SchedulerPolicy>) =>
@@ -68,6 +68,28 @@ test('aged, and about to be dispatched', () => {
   const d = explain(job('A'), [], [slot('s/1', 'A')]);
   assert.is(d.code, 'dispatching');
   assert.match(d.message, /being dispatched to s\/1: build A is installed here/);
+});
+
+test('one explainer for many jobs answers as explainWaiting does for each (one shared round)', () => {
+  const jobs = [
+    job('A', { orgId: 'acme', priority: 2 }),
+    job('A', { orgId: 'acme', priority: 8 }),
+    job('B', { orgId: 'globex' }),
+    job('C', { platform: 'ios' }),
+    job('Z', { submittedAtMs: NOW - DEFAULT_POLICY.agingBoundMs - 5_000 }),
+    job('D', { target: 'browserstack' }),
+  ];
+  const slots = [slot('s/1', 'A'), slot('s/2', null), busy('b/1', 'B', 600_000), busy('b/2', 'Z', 600_000)];
+  const input = { queues: queues(...jobs), slots, nowMs: NOW };
+  const explain = waitExplainer(input);
+  const shared = jobs.map((j) => explain(j));
+  assert.equal(
+    shared,
+    jobs.map((j) => explainWaiting(j, input)),
+  );
+  // Answers from the shared round (dispatching) and from the shared round view (held for affinity).
+  const codes = shared.map((e) => e.code);
+  assert.ok(codes.includes('dispatching') && codes.includes('held_for_affinity'), codes.join(', '));
 });
 
 test.run();
