@@ -1,39 +1,12 @@
-/** A stored job row with plain defaults, for the store's own tests; `over` sets what a test needs. */
+/**
+ * A stored job row with plain defaults, for the store's own tests: the row the job service itself
+ * writes for a submit (`newQueuedJob`), with the given id; `over` sets what a test needs.
+ */
+import { newQueuedJob } from '../../coordinator/jobs/job-service.js';
 import type { JobRow } from '../../coordinator/store/index.js';
+import { JobSpec } from '../../shared/index.js';
 
-export const jobRow = (id: string, over: Partial<JobRow> = {}): JobRow => ({
-  id,
-  orgId: 'org',
-  appVersionId: 'v1',
-  testPath: 'tests/a.spec.js',
-  priority: 5,
-  target: 'emulator',
-  platform: 'android',
-  status: 'queued',
-  attempts: 0,
-  maxAttempts: 3,
-  attemptId: null,
-  agentId: null,
-  slotId: null,
-  avoidSlots: '',
-  createdAtMs: 1_790_000_000_123,
-  updatedAtMs: 1_790_000_000_123,
-  assignedAtMs: null,
-  startedAtMs: null,
-  finishedAtMs: null,
-  durationMs: null,
-  installedBuild: null,
-  errorReason: null,
-  errorMessage: null,
-  videoNote: null,
-  lastEventId: 1,
-  timeoutMs: 1_800_000,
-  testRetries: 0,
-  notBeforeMs: null,
-  deadlineMs: null,
-  resubmittedFrom: null,
-  buildMode: 'auto',
-  runId: null,
-  runPosition: null,
-  ...over,
-});
+const SPEC = JobSpec.parse({ org_id: 'org', app_version_id: 'v1', test_path: 'tests/a.spec.js', target: 'emulator' });
+const AT_MS = 1_790_000_000_123;
+
+export const jobRow = (id: string, over: Partial<JobRow> = {}): JobRow => ({ ...newQueuedJob(SPEC, AT_MS, { resubmittedFrom: null }).row, id, ...over });
